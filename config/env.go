@@ -1,0 +1,151 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvPrefix starts every override variable's name.
+const EnvPrefix = "LATCH_"
+
+// Key describes one configuration key for the reference documentation and
+// for env overrides.
+type Key struct {
+	Path    string // "policy.rules"
+	Env     string // "LATCH_POLICY_RULES"
+	Default string // formatted default, "" when none
+}
+
+// Keys lists every key with its env name and default, in file order.
+func Keys() []Key {
+	var keys []Key
+	walk(reflect.ValueOf(Default()).Elem(), "", func(path string, v reflect.Value) {
+		keys = append(keys, Key{Path: path, Env: envName(path), Default: format(v)})
+	})
+	return keys
+}
+
+func envName(path string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+// walk calls fn for every leaf (non-struct) field, with its dotted yaml path.
+func walk(v reflect.Value, prefix string, fn func(string, reflect.Value)) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		path := name
+		if prefix != "" {
+			path = prefix + "." + name
+		}
+		f := v.Field(i)
+		if f.Kind() == reflect.Struct {
+			walk(f, path, fn)
+			continue
+		}
+		fn(path, f)
+	}
+}
+
+func format(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case Duration:
+		if x == 0 {
+			return "0s"
+		}
+		return x.String()
+	case []string:
+		return strings.Join(x, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// applyEnv sets each field whose LATCH_<PATH> variable is present in env.
+// Variables with the prefix that name no key are an error, so a typo is
+// never silently ignored.
+func applyEnv(c *Config, env []string) error {
+	vals := map[string]string{}
+	for _, kv := range env {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, EnvPrefix) {
+			vals[k] = v
+		}
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	var errs []string
+	walk(reflect.ValueOf(c).Elem(), "", func(path string, f reflect.Value) {
+		name := envName(path)
+		s, ok := vals[name]
+		if !ok {
+			return
+		}
+		delete(vals, name)
+		if err := set(f, s); err != nil {
+			errs = append(errs, fmt.Sprintf("%s: %q %v", name, s, err))
+		}
+	})
+	for k := range vals {
+		errs = append(errs, fmt.Sprintf("%s: no such configuration key", k))
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return fmt.Errorf("environment: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+func set(f reflect.Value, s string) error {
+	switch f.Interface().(type) {
+	case Duration:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("is not a duration like \"30s\"")
+		}
+		f.Set(reflect.ValueOf(Duration(d)))
+		return nil
+	case []string:
+		var out []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+		f.Set(reflect.ValueOf(out))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("is not true or false")
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return fmt.Errorf("is not an integer")
+		}
+		f.SetInt(n)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return fmt.Errorf("is not a number")
+		}
+		f.SetFloat(x)
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// FieldError is one bad field: its key path, its value, and what is wrong.
+type FieldError struct {
+	Field  string
+	Value  any
+	Reason string
+}
+
+func (e *FieldError) Error() string {
+	switch v := e.Value.(type) {
+	case string:
+		return fmt.Sprintf("%s: %q %s", e.Field, v, e.Reason)
+	case nil:
+		return fmt.Sprintf("%s: %s", e.Field, e.Reason)
+	default:
+		return fmt.Sprintf("%s: %v %s", e.Field, v, e.Reason)
+	}
+}
+
+// Validate reports every bad field, each as a *FieldError, joined.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field string, value any, reason string) {
+		errs = append(errs, &FieldError{Field: field, Value: value, Reason: reason})
+	}
+	addr := func(field, v string) {
+		if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+			bad(field, v, "is not a host:port address")
+		}
+	}
+	httpURL := func(field, v string, required bool) {
+		if v == "" {
+			if required {
+				bad(field, nil, "is required (an http(s) URL)")
+			}
+			return
+		}
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad(field, v, "is not an http(s) URL")
+			return
+		}
+		if u.User != nil {
+			bad(field, v, "must not carry credentials")
+		}
+	}
+	positive := func(field string, d Duration) {
+		if d <= 0 {
+			bad(field, d.String(), "must be positive")
+		}
+	}
+
+	addr("listen", c.Listen)
+	addr("admin_listen", c.AdminListen)
+	if c.Listen != "" && c.Listen == c.AdminListen {
+		bad("admin_listen", c.AdminListen, "must differ from listen: metrics are never served on the proxy port")
+	}
+	httpURL("upstream", c.Upstream, true)
+	httpURL("public_url", c.PublicURL, true)
+	httpURL("reset.url", c.Reset.URL, true)
+	if c.DataDir == "" {
+		bad("data_dir", nil, "is required")
+	}
+	positive("upstream_timeout", c.UpstreamTimeout)
+	positive("dial_timeout", c.DialTimeout)
+	positive("idle_timeout", c.IdleTimeout)
+	positive("read_header_timeout", c.ReadHeaderTimeout)
+	if c.ShutdownGrace < 0 {
+		bad("shutdown_grace", c.ShutdownGrace.String(), "must not be negative")
+	}
+	if c.MaxHeaderBytes < 1024 {
+		bad("max_header_bytes", c.MaxHeaderBytes, "must be at least 1024")
+	}
+	if c.MaxBodyBytes < 1024 {
+		bad("max_body_bytes", c.MaxBodyBytes, "must be at least 1024")
+	}
+	if c.MaxIdleConnsPerHost < 1 {
+		bad("max_idle_conns_per_host", c.MaxIdleConnsPerHost, "must be at least 1")
+	}
+
+	if c.Policy.Model == "" {
+		bad("policy.model", nil, "is required")
+	}
+	if c.Policy.Rules == "" {
+		bad("policy.rules", nil, "is required")
+	}
+	if len(c.Policy.Protect) == 0 {
+		bad("policy.protect", nil, "must list at least one path prefix")
+	}
+	for i, p := range c.Policy.Protect {
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?#\\%;") || strings.Contains(p, "..") {
+			bad(fmt.Sprintf("policy.protect[%d]", i), p, "is not a clean absolute path prefix")
+		}
+	}
+	if c.Policy.MaxRuleDrop <= 0 || c.Policy.MaxRuleDrop > 1 {
+		bad("policy.max_rule_drop", c.Policy.MaxRuleDrop, "must be in (0, 1]")
+	}
+	if c.Policy.PollInterval < 0 {
+		bad("policy.poll_interval", c.Policy.PollInterval.String(), "must not be negative")
+	}
+
+	header := func(field, v string) {
+		if v == "" || strings.IndexFunc(v, func(r rune) bool {
+			return !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+		}) >= 0 {
+			bad(field, v, "is not a header name (letters, digits and '-')")
+		}
+	}
+	header("auth.user_header", c.Auth.UserHeader)
+	header("auth.roles_header", c.Auth.RolesHeader)
+	if strings.EqualFold(c.Auth.UserHeader, c.Auth.RolesHeader) {
+		bad("auth.roles_header", c.Auth.RolesHeader, "must differ from auth.user_header")
+	}
+	for _, h := range []string{"Authorization", "Host", "Cookie", "Connection", "X-Forwarded-For", "X-Request-Id"} {
+		for _, f := range []struct{ field, v string }{{"auth.user_header", c.Auth.UserHeader}, {"auth.roles_header", c.Auth.RolesHeader}} {
+			if strings.EqualFold(f.v, h) {
+				bad(f.field, f.v, "is reserved")
+			}
+		}
+	}
+	httpURL("auth.jwt.jwks_url", c.Auth.JWT.JWKSURL, false)
+	positive("auth.jwt.jwks_refresh", c.Auth.JWT.JWKSRefresh)
+	positive("auth.jwt.ttl", c.Auth.JWT.TTL)
+	if c.Auth.JWT.Leeway < 0 {
+		bad("auth.jwt.leeway", c.Auth.JWT.Leeway.String(), "must not be negative")
+	}
+	if c.Auth.JWT.SubjectClaim == "" {
+		bad("auth.jwt.subject_claim", nil, "is required")
+	}
+	if c.Auth.JWT.RolesClaim == "" {
+		bad("auth.jwt.roles_claim", nil, "is required")
+	}
+
+	positive("reset.ttl", c.Reset.TTL)
+	if c.Reset.MinInterval < 0 {
+		bad("reset.min_interval", c.Reset.MinInterval.String(), "must not be negative")
+	}
+	positive("reset.sweep_interval", c.Reset.SweepInterval)
+	if c.Login.MaxConcurrent < 1 {
+		bad("login.max_concurrent", c.Login.MaxConcurrent, "must be at least 1")
+	}
+	if c.Login.PerAccountPerMinute < 1 {
+		bad("login.per_account_per_minute", c.Login.PerAccountPerMinute, "must be at least 1")
+	}
+	if c.Login.PerAddressPerMinute < 1 {
+		bad("login.per_address_per_minute", c.Login.PerAddressPerMinute, "must be at least 1")
+	}
+	if c.Store.Backend != "bbolt" {
+		bad("store.backend", c.Store.Backend, "is not a known backend (bbolt)")
+	}
+	positive("store.lock_timeout", c.Store.LockTimeout)
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", c.Log.Format, "is not json or text")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", c.Log.Level, "is not debug, info, warn or error")
+	}
+	return errors.Join(errs...)
+}
