@@ -1,0 +1,38 @@
+package resetstore
+
+import bolt "go.etcd.io/bbolt"
+
+// Bucket names for tests that count records.
+const (
+	BucketUsers       = bucketUsers
+	BucketTokens      = bucketTokens
+	BucketTokenExpiry = bucketTokenExpiry
+	BucketUserTokens  = bucketUserTokens
+)
+
+// BucketLen returns the number of keys in the named bucket.
+func BucketLen(s *Store, name string) (int, error) {
+	n := 0
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket([]byte(name)).Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// SetBatchHook installs f to be called by the issuer goroutine with each
+// group's size before its transaction. Call it before issuing.
+func SetBatchHook(s *Store, f func(n int)) { s.testHookBatch = f }
+
+// RawBucket returns a copy of every value in the named bucket, for tests that
+// check what reaches the disk.
+func RawBucket(s *Store, name string) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(name)).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
+}
