@@ -1,0 +1,105 @@
+package policy
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Decision is the outcome of one authorisation check.
+type Decision struct {
+	Allow bool
+	// Rule is the deciding rule's columns after the type (sub, obj, act, eft
+	// and perm when the model has it): the allow rule, or the deny rule that
+	// overrode it. Nil when no rule matched any subject.
+	Rule []string
+	// Permission, on a denial, is the permission name of the first allow rule
+	// (in file order) covering this path and method for any subject: what the
+	// caller lacks, e.g. "ADMIN". "" when allowed or when no such rule names one.
+	Permission string
+	// Pattern, on a denial without a Permission, is "<act> <obj>" of the first
+	// allow rule covering this path and method for any subject, for the
+	// message. "" when allowed or when no rule covers the route at all.
+	Pattern string
+}
+
+// Decide reports whether user sub, holding roles, may perform method on
+// path. Roles are bare names ("admin"); Decide checks them as "role:admin".
+// sub must not be empty or start with "role:".
+//
+// The request is allowed when at least one of the subjects (the user and
+// each role) is allowed by a rule and none is denied by one. A denial is not
+// an error: err is non-nil only when deciding itself failed, and then the
+// Decision denies.
+func (e *Engine) Decide(sub string, roles []string, method, path string) (Decision, error) {
+	st := e.cur.Load()
+	d, err := st.decide(sub, roles, method, path)
+	switch {
+	case err != nil:
+		e.m.errored.Inc()
+		e.log.Error("policy decision failed; denying", "generation", st.gen, "method", method, "path", path, "err", err)
+	case d.Allow:
+		e.m.allow.Inc()
+	default:
+		e.m.deny.Inc()
+	}
+	return d, err
+}
+
+// Explain is Decide without counting the decision in metrics: for tools and
+// debugging. It always agrees with Decide on the same policy generation.
+func (e *Engine) Explain(sub string, roles []string, method, path string) (Decision, error) {
+	return e.cur.Load().decide(sub, roles, method, path)
+}
+
+func (s *state) decide(sub string, roles []string, method, path string) (Decision, error) {
+	if sub == "" || strings.HasPrefix(sub, rolePrefix) {
+		return Decision{}, fmt.Errorf("%w %q: want a non-empty user that does not start with %q", ErrSubject, sub, rolePrefix)
+	}
+	var allowRule []string
+	allowed := false
+	for i := -1; i < len(roles); i++ {
+		subject := sub
+		if i >= 0 {
+			if roles[i] == "" {
+				continue
+			}
+			subject = rolePrefix + roles[i]
+		}
+		ok, rule, err := s.enf.EnforceEx(subject, path, method)
+		if err != nil {
+			return Decision{}, fmt.Errorf("policy: enforcing for %q: %s", subject, firstLine(err))
+		}
+		if ok {
+			if !allowed {
+				allowed, allowRule = true, rule
+			}
+			continue
+		}
+		if len(rule) > 0 { // the effect only names a rule on a refusal when a deny rule matched
+			d := Decision{Rule: slices.Clone(rule)}
+			s.explainDenial(&d, path, method)
+			return d, nil
+		}
+	}
+	if allowed {
+		return Decision{Allow: true, Rule: slices.Clone(allowRule)}, nil
+	}
+	var d Decision
+	s.explainDenial(&d, path, method)
+	return d, nil
+}
+
+// explainDenial fills Permission or Pattern. Failing here cannot change the
+// decision, which is already a denial, so errors leave the fields empty.
+func (s *state) explainDenial(d *Decision, path, method string) {
+	if s.perms != nil {
+		if ok, rule, err := s.perms.EnforceEx("", path, method); err == nil && ok && len(rule) > colPerm {
+			d.Permission = rule[colPerm]
+			return
+		}
+	}
+	if ok, rule, err := s.routes.EnforceEx("", path, method); err == nil && ok && len(rule) > colAct {
+		d.Pattern = rule[colAct] + " " + rule[colObj]
+	}
+}

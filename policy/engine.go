@@ -1,0 +1,196 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Options configure an Engine. Only ModelPath and RulesPath are required.
+type Options struct {
+	ModelPath string // Casbin model file (policies/model.conf)
+	RulesPath string // Casbin policy CSV (policies/policy.csv)
+	TestsPath string // known-answer file checked on every load; "" means none
+
+	// MaxRuleDrop rejects a reload whose rule count is lower than the running
+	// policy's by more than this fraction (a truncated file). Zero means 0.5;
+	// use 1 to accept any drop.
+	MaxRuleDrop float64
+	// PollInterval is how often Watch re-reads the files in case a change
+	// notification was missed. Zero means 30s; negative disables polling.
+	PollInterval time.Duration
+
+	Logger     *slog.Logger          // nil discards logs
+	Registerer prometheus.Registerer // nil registers no metrics
+	Now        func() time.Time      // nil means time.Now
+}
+
+const (
+	defaultMaxRuleDrop  = 0.5
+	defaultPollInterval = 30 * time.Second
+)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.ModelPath == "" || o.RulesPath == "" {
+		return o, errors.New("policy: ModelPath and RulesPath are required")
+	}
+	if o.MaxRuleDrop == 0 {
+		o.MaxRuleDrop = defaultMaxRuleDrop
+	}
+	if o.MaxRuleDrop < 0 || o.MaxRuleDrop > 1 {
+		return o, fmt.Errorf("policy: MaxRuleDrop must be between 0 and 1, got %v", o.MaxRuleDrop)
+	}
+	if o.PollInterval == 0 {
+		o.PollInterval = defaultPollInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// Engine decides requests against the policy in force and replaces that
+// policy, whole, when the files change. It is safe for concurrent use.
+type Engine struct {
+	opts Options
+	log  *slog.Logger
+	m    *metrics
+	cur  atomic.Pointer[state]
+
+	mu    sync.Mutex // serialises loads; guards gen, tried and m's info label
+	gen   uint64
+	tried [32]byte // digest of the content the last load attempt read (or of its read error)
+}
+
+// Open loads and validates the files and returns an Engine deciding with
+// them. Its error (a *FileError for bad content) is meant to stop start-up.
+// Metrics are registered only once the files are good.
+func Open(opts Options) (*Engine, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	src, digest, err := readSources(&opts)
+	if err != nil {
+		return nil, err
+	}
+	st, err := build(&opts, src, digest)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{opts: opts, log: opts.Logger, m: newMetrics()}
+	if opts.Registerer != nil {
+		if err := e.m.register(opts.Registerer); err != nil {
+			return nil, fmt.Errorf("policy: registering metrics: %w", err)
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.tried = digest
+	e.install(st)
+	return e, nil
+}
+
+// Rules returns the number of rules (p and g lines, duplicates counted once)
+// in the policy in force.
+func (e *Engine) Rules() int { return e.cur.Load().rules() }
+
+// Generation returns the number of policies installed so far, starting at 1
+// for the one Open loaded. It changes exactly when the policy in force does,
+// so it can key a decision cache.
+func (e *Engine) Generation() uint64 { return e.cur.Load().gen }
+
+// Hash returns the first 12 hex digits of sha256(model file + policy file)
+// for the policy in force, the value of latch_policy_info's hash label.
+func (e *Engine) Hash() string { return e.cur.Load().hash }
+
+// Reload reads the files again, builds a complete new policy, validates it
+// and installs it atomically. On failure the running policy stays in force,
+// the reason is logged with file and line, and returned. It is what SIGHUP
+// should call; it always reloads, even if the files look unchanged.
+func (e *Engine) Reload() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	src, digest, err := readSources(&e.opts)
+	return e.reloadLocked(src, digest, err)
+}
+
+// reloadIfChanged is Reload for the watcher: it does nothing when the files
+// hold what the last attempt read, so an unchanged or still-broken file is
+// not reloaded, counted and logged again on every poll.
+func (e *Engine) reloadIfChanged() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	src, digest, err := readSources(&e.opts)
+	if err != nil {
+		digest = sha256.Sum256([]byte(err.Error()))
+	}
+	if digest == e.tried {
+		return
+	}
+	_ = e.reloadLocked(src, digest, err) // logged and counted there
+}
+
+func (e *Engine) reloadLocked(src sources, digest [32]byte, readErr error) error {
+	err := readErr
+	var st *state
+	if err == nil {
+		e.tried = digest
+		st, err = build(&e.opts, src, digest)
+	} else {
+		e.tried = sha256.Sum256([]byte(err.Error()))
+	}
+	if err == nil {
+		err = e.checkDrop(st)
+	}
+	if err != nil {
+		e.m.reloadFailed.Inc()
+		e.m.lastOK.Set(0)
+		e.logRejected(err)
+		return err
+	}
+	e.m.reloadOK.Inc()
+	e.install(st)
+	e.log.Info("policy reloaded", "generation", st.gen, "rules", st.rules(), "hash", st.hash, "tests", st.tests)
+	return nil
+}
+
+// checkDrop rejects a candidate that lost too many rules at once.
+func (e *Engine) checkDrop(st *state) error {
+	old := e.cur.Load().rules()
+	if old == 0 || st.rules() >= old {
+		return nil
+	}
+	if drop := float64(old-st.rules()) / float64(old); drop > e.opts.MaxRuleDrop {
+		return fileErr(e.opts.RulesPath, 0, "has %d rules, down from %d (a %.0f%% drop, more than the %.0f%% allowed); is the file truncated?",
+			st.rules(), old, drop*100, e.opts.MaxRuleDrop*100)
+	}
+	return nil
+}
+
+func (e *Engine) install(st *state) {
+	e.gen++
+	st.gen = e.gen
+	e.cur.Store(st)
+	e.m.installed(st, float64(e.opts.Now().UnixNano())/1e9)
+}
+
+func (e *Engine) logRejected(err error) {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		e.log.Error("policy reload rejected; previous policy stays in force",
+			"file", fe.Path, "line", fe.Line, "reason", fe.Reason, "generation", e.cur.Load().gen)
+		return
+	}
+	e.log.Error("policy reload rejected; previous policy stays in force", "err", err, "generation", e.cur.Load().gen)
+}

@@ -1,0 +1,235 @@
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/casbin/casbin/v2"
+	"github.com/casbin/casbin/v2/model"
+)
+
+// sources is the raw content of the files one load reads.
+type sources struct {
+	model, rules, tests []byte
+}
+
+// readSources reads the files named in opts. Its digest identifies the
+// content (all three files) so the watcher can skip reloads that would change
+// nothing.
+func readSources(opts *Options) (sources, [32]byte, error) {
+	var src sources
+	var err error
+	if src.model, err = os.ReadFile(opts.ModelPath); err != nil {
+		return src, [32]byte{}, fileErr(opts.ModelPath, 0, "cannot read: %v", err)
+	}
+	if src.rules, err = os.ReadFile(opts.RulesPath); err != nil {
+		return src, [32]byte{}, fileErr(opts.RulesPath, 0, "cannot read: %v", err)
+	}
+	if opts.TestsPath != "" {
+		if src.tests, err = os.ReadFile(opts.TestsPath); err != nil {
+			return src, [32]byte{}, fileErr(opts.TestsPath, 0, "cannot read: %v", err)
+		}
+	}
+	h := sha256.New()
+	for _, b := range [][]byte{src.model, src.rules, src.tests} {
+		fmt.Fprintf(h, "%d\n", len(b))
+		h.Write(b)
+	}
+	var digest [32]byte
+	h.Sum(digest[:0])
+	return src, digest, nil
+}
+
+// state is one loaded, validated policy. It is never modified after build
+// returns, so any number of goroutines may decide with it while a reload
+// builds the next one.
+type state struct {
+	enf    *casbin.Enforcer // the model as written: decides
+	routes *casbin.Enforcer // route half of the matcher, allow-override: explains denials
+	perms  *casbin.Enforcer // as routes, restricted to rules naming a permission; nil without a perm column
+
+	gen      uint64   // generation, set by the Engine when it installs the state
+	hash     string   // first 12 hex digits of sha256(model file + policy file)
+	digest   [32]byte // of all files read, for change detection
+	policies int      // p rules
+	links    int      // g rules
+	tests    int      // known answers that passed
+}
+
+func (s *state) rules() int { return s.policies + s.links }
+
+// build parses, builds and validates a complete candidate state.
+func build(opts *Options, src sources, digest [32]byte) (*state, error) {
+	spec, m, err := parseModel(opts.ModelPath, src.model)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := parseRules(opts.RulesPath, src.rules, spec)
+	if err != nil {
+		return nil, err
+	}
+	var answers []knownAnswer
+	if opts.TestsPath != "" {
+		if answers, err = parseKnownAnswers(opts.TestsPath, src.tests); err != nil {
+			return nil, err
+		}
+	}
+	sum := sha256.Sum256(append(append([]byte{}, src.model...), src.rules...))
+	st := &state{hash: hex.EncodeToString(sum[:])[:12], digest: digest}
+
+	var policies [][]string
+	for _, r := range rules {
+		dup, err := m.HasPolicy(r.ptype, r.ptype, r.fields)
+		if err != nil {
+			return nil, fileErr(opts.RulesPath, r.line, "%v", err)
+		}
+		if dup {
+			continue
+		}
+		if err := m.AddPolicy(r.ptype, r.ptype, r.fields); err != nil {
+			return nil, fileErr(opts.RulesPath, r.line, "%v", err)
+		}
+		if r.ptype == "p" {
+			st.policies++
+			policies = append(policies, r.fields)
+		} else {
+			st.links++
+		}
+	}
+	if st.policies == 0 {
+		return nil, fileErr(opts.RulesPath, 0, "no p rules: an empty policy would deny every request")
+	}
+
+	if st.enf, err = casbin.NewEnforcer(m); err != nil {
+		return nil, fileErr(opts.ModelPath, 0, "casbin: %v", err)
+	}
+	if err := st.enf.BuildRoleLinks(); err != nil {
+		return nil, fileErr(opts.RulesPath, 0, "building role links: %v", err)
+	}
+	if st.routes, err = routeEnforcer(spec, spec.routeExpr, policies); err != nil {
+		return nil, fileErr(opts.ModelPath, spec.lines["m"], "the matcher after the role check: %v", err)
+	}
+	if spec.hasPerm {
+		if st.perms, err = routeEnforcer(spec, "("+spec.routeExpr+`) && p.perm != ""`, policies); err != nil {
+			return nil, fileErr(opts.ModelPath, spec.lines["m"], "the matcher after the role check: %v", err)
+		}
+	}
+
+	if err := checkPatterns(opts, spec, rules); err != nil {
+		return nil, err
+	}
+	if err := trialEnforce(opts, spec, rules); err != nil {
+		return nil, err
+	}
+	if err := runKnownAnswers(opts.TestsPath, st, answers); err != nil {
+		return nil, err
+	}
+	st.tests = len(answers)
+	return st, nil
+}
+
+// routeEnforcer builds an enforcer over the same p rules whose matcher is
+// only the route part and whose effect is allow-override: its first match is
+// the first allow rule that covers a path and method for anybody.
+func routeEnforcer(spec *modelSpec, matcher string, policies [][]string) (*casbin.Enforcer, error) {
+	m := model.NewModel()
+	m.AddDef("r", "r", spec.values["r"])
+	m.AddDef("p", "p", spec.values["p"])
+	m.AddDef("e", "e", "some(where (p.eft == allow))")
+	m.AddDef("m", "m", matcher)
+	if err := m.AddPolicies("p", "p", policies); err != nil {
+		return nil, err
+	}
+	e, err := casbin.NewEnforcer(m)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := e.Enforce("", "/", "GET"); err != nil {
+		return nil, fmt.Errorf("%s", firstLine(err))
+	}
+	return e, nil
+}
+
+// patternCall finds calls like keyMatch2(r.obj, p.obj) in a matcher.
+var patternCall = regexp.MustCompile(`\b([A-Za-z_][A-Za-z0-9_]*)\(\s*r\.(\w+)\s*,\s*p\.(\w+)\s*\)`)
+
+// checkPatterns calls every Casbin function the matcher applies to a p
+// column on every rule's value of that column. Casbin compiles those values
+// into regular expressions only while enforcing, and a bad one would
+// otherwise load fine and then fail every request that reaches it.
+func checkPatterns(opts *Options, spec *modelSpec, rules []rule) error {
+	fm := model.LoadFunctionMap()
+	fns := fm.GetFunctions()
+	pCols := tokens(spec.values["p"])
+	for _, call := range patternCall.FindAllStringSubmatch(spec.values["m"], -1) {
+		fn, ok := fns[call[1]]
+		if !ok {
+			continue
+		}
+		col := slices.Index(pCols, call[3])
+		if col < 0 {
+			return fileErr(opts.ModelPath, spec.lines["m"], "matcher uses p.%s, which p does not define", call[3])
+		}
+		for _, r := range rules {
+			if r.ptype != "p" {
+				continue
+			}
+			v := r.fields[col]
+			if err := callSafely(fn, v, v); err != nil {
+				return fileErr(opts.RulesPath, r.line, "%s %q is not a valid %s pattern: %s", call[3], v, call[1], firstLine(err))
+			}
+		}
+	}
+	return nil
+}
+
+// trialEnforce evaluates the full matcher once per p rule, alone, with the
+// rule's own values as the request, to catch anything checkPatterns cannot
+// see (type errors, functions applied differently).
+func trialEnforce(opts *Options, spec *modelSpec, rules []rule) error {
+	m, err := model.NewModelFromString(joinModel(spec))
+	if err != nil {
+		return fileErr(opts.ModelPath, 0, "casbin cannot parse the model: %v", err)
+	}
+	e, err := casbin.NewEnforcer(m)
+	if err != nil {
+		return fileErr(opts.ModelPath, 0, "casbin: %v", err)
+	}
+	assertion := m["p"]["p"]
+	for _, r := range rules {
+		if r.ptype != "p" {
+			continue
+		}
+		assertion.Policy = [][]string{r.fields} // this enforcer is private to this loop
+		if _, err := e.Enforce(r.fields[colSub], r.fields[colObj], r.fields[colAct]); err != nil {
+			return fileErr(opts.RulesPath, r.line, "evaluating the matcher on this rule failed: %s", firstLine(err))
+		}
+	}
+	return nil
+}
+
+func joinModel(spec *modelSpec) string {
+	return fmt.Sprintf("[request_definition]\nr = %s\n[policy_definition]\np = %s\n[role_definition]\ng = %s\n[policy_effect]\ne = %s\n[matchers]\nm = %s\n",
+		spec.values["r"], spec.values["p"], spec.values["g"], spec.values["e"], spec.values["m"])
+}
+
+func callSafely(fn func(...any) (any, error), args ...any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	_, err = fn(args...)
+	return err
+}
+
+// firstLine drops the stack trace Casbin appends to errors from a panic.
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}

@@ -1,0 +1,112 @@
+package policy
+
+import (
+	"encoding/csv"
+	"strings"
+)
+
+// rolePrefix marks a subject as a role. Users are written as they are
+// (alice@example.com); roles always as role:<name>, so a user named "admin"
+// and the role "role:admin" can never be confused.
+const rolePrefix = "role:"
+
+// Columns of a p rule, in the order the model's p definition requires.
+const (
+	colSub = iota
+	colObj
+	colAct
+	colEft
+	colPerm
+)
+
+// rule is one line of the policy file.
+type rule struct {
+	line   int
+	ptype  string   // "p" or "g"
+	fields []string // the columns after the type, trimmed
+}
+
+// parseRules reads the policy CSV line by line (Casbin's own format: a rule
+// type, then comma-separated fields; # starts a comment line) so that every
+// problem can be reported with its line.
+func parseRules(path string, data []byte, spec *modelSpec) ([]rule, error) {
+	width := 4
+	if spec.hasPerm {
+		width = 5
+	}
+	var rules []rule
+	for i, raw := range strings.Split(string(data), "\n") {
+		lineNo := i + 1
+		line := strings.TrimSpace(raw)
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		r := csv.NewReader(strings.NewReader(line))
+		r.TrimLeadingSpace = true
+		fields, err := r.Read()
+		if err != nil {
+			return nil, fileErr(path, lineNo, "not a CSV line: %v", err)
+		}
+		for j := range fields {
+			fields[j] = strings.TrimSpace(fields[j])
+		}
+		ru := rule{line: lineNo, ptype: fields[0], fields: fields[1:]}
+		switch ru.ptype {
+		case "p":
+			if err := checkPolicyRule(path, &ru, width, spec.hasPerm); err != nil {
+				return nil, err
+			}
+		case "g":
+			if err := checkRoleRule(path, ru); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, fileErr(path, lineNo, "unknown rule type %q; use p (permission) or g (role inheritance)", ru.ptype)
+		}
+		rules = append(rules, ru)
+	}
+	return rules, nil
+}
+
+func checkPolicyRule(path string, ru *rule, width int, hasPerm bool) error {
+	n := len(ru.fields)
+	switch {
+	case n == width-1 && hasPerm: // the permission name is optional
+		ru.fields = append(ru.fields, "")
+	case n != width:
+		want := "sub, obj, act, eft"
+		if hasPerm {
+			want += "[, perm]"
+		}
+		return fileErr(path, ru.line, "p rule has %d fields, want p, %s", n, want)
+	}
+	for i, name := range []string{"subject", "object", "action"} {
+		if ru.fields[i] == "" {
+			return fileErr(path, ru.line, "p rule has an empty %s", name)
+		}
+	}
+	if ru.fields[colSub] == rolePrefix {
+		return fileErr(path, ru.line, "subject %q has no role name", ru.fields[colSub])
+	}
+	if eft := ru.fields[colEft]; eft != "allow" && eft != "deny" {
+		return fileErr(path, ru.line, "effect must be allow or deny, got %q", eft)
+	}
+	return nil
+}
+
+func checkRoleRule(path string, ru rule) error {
+	if len(ru.fields) != 2 {
+		return fileErr(path, ru.line, "g rule has %d fields, want g, <user or role:name>, role:<name>", len(ru.fields))
+	}
+	member, role := ru.fields[0], ru.fields[1]
+	if member == "" || member == rolePrefix {
+		return fileErr(path, ru.line, "g rule has an empty member")
+	}
+	if !strings.HasPrefix(role, rolePrefix) || role == rolePrefix {
+		return fileErr(path, ru.line, "g rule grants %q, which is not a role; write roles as role:<name>", role)
+	}
+	if member == role {
+		return fileErr(path, ru.line, "g rule makes %q a member of itself", role)
+	}
+	return nil
+}
