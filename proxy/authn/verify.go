@@ -1,0 +1,233 @@
+package authn
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// Errors the key function returns; verifyJWT maps them to Reasons.
+var (
+	errUnknownKey  = errors.New("no key with this kid")
+	errKeyMismatch = errors.New("key does not suit the token's alg")
+	errNoKeyForAlg = errors.New("no configured key suits the token's alg")
+	errBadKid      = errors.New("kid is not a string")
+	errBadClaims   = errors.New("invalid claims")
+)
+
+// tokenClaims is the registered claims plus the configured subject and roles
+// claims, whose names are only known at run time.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	subjectClaim, rolesClaim string // set before parsing
+
+	subject  string
+	roles    []string
+	claimErr error
+}
+
+// UnmarshalJSON decodes the registered claims, then picks the subject and
+// roles out of the same object.
+func (c *tokenClaims) UnmarshalJSON(b []byte) error {
+	if err := json.Unmarshal(b, &c.RegisteredClaims); err != nil {
+		return err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	if v, ok := raw[c.subjectClaim]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &c.subject); err != nil {
+			c.claimErr = fmt.Errorf("%w: subject claim is not a string", errBadClaims)
+		}
+	}
+	if c.subject == "" {
+		c.subject = c.Subject
+	}
+	if v, ok := raw[c.rolesClaim]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &c.roles); err != nil {
+			c.claimErr = fmt.Errorf("%w: roles claim is not an array of strings", errBadClaims)
+		} else if slices.Contains(c.roles, "") {
+			c.claimErr = fmt.Errorf("%w: roles claim holds an empty role", errBadClaims)
+		}
+	}
+	return nil
+}
+
+// Validate is called by golang-jwt after the registered claims pass.
+func (c *tokenClaims) Validate() error {
+	if c.claimErr != nil {
+		return c.claimErr
+	}
+	if c.subject == "" {
+		return fmt.Errorf("%w: no subject", errBadClaims)
+	}
+	return nil
+}
+
+// keyLookup is the state of one verification: what the key function saw.
+type keyLookup struct {
+	a          *Authenticator
+	ctx        context.Context
+	kidUnknown bool // the token named a kid no configured key has
+	jwksMissed bool // ... and the JWKS has never been fetched
+}
+
+// keyFunc returns the one key (or set of keys) a token may be verified with,
+// always typed to match the token's alg.
+func (l *keyLookup) keyFunc(t *jwt.Token) (any, error) {
+	alg := t.Method.Alg()
+	kid := ""
+	if v, ok := t.Header["kid"]; ok {
+		s, ok := v.(string)
+		if !ok {
+			return nil, errBadKid
+		}
+		kid = s
+	}
+	if kid != "" {
+		k, found, err := l.a.keyByKid(kid, alg)
+		if !found && l.a.opts.JWKSURL != "" {
+			l.a.refreshEarly(l.ctx)
+			k, found, err = l.a.keyByKid(kid, alg)
+			if !found && !l.a.jwks.Load().fetched {
+				l.jwksMissed = true
+			}
+		}
+		if found {
+			return k, err
+		}
+		l.kidUnknown = true
+	}
+	// No kid, or a kid nobody published: try every key that suits the alg.
+	// JWKS keys are only candidates when the token names no kid.
+	var cands []jwt.VerificationKey
+	for _, k := range l.a.static {
+		if k.allows(alg) && keyMatchesAlg(k.key, alg) {
+			cands = append(cands, k.key)
+		}
+	}
+	if kid == "" {
+		for _, k := range l.a.jwks.Load().keys {
+			if k.allows(alg) && keyMatchesAlg(k.key, alg) {
+				cands = append(cands, k.key)
+			}
+		}
+	}
+	switch {
+	case len(cands) == 1:
+		return cands[0], nil
+	case len(cands) > 1:
+		return jwt.VerificationKeySet{Keys: cands}, nil
+	case kid != "":
+		return nil, errUnknownKey
+	}
+	return nil, errNoKeyForAlg
+}
+
+// keyByKid finds the key named kid among JWKS and static keys. found is
+// true when some key has that kid; err is set when none of them suits alg.
+func (a *Authenticator) keyByKid(kid, alg string) (key any, found bool, err error) {
+	check := func(keys []verifyKey) (any, bool) {
+		for _, k := range keys {
+			if k.kid != kid {
+				continue
+			}
+			found = true
+			if k.allows(alg) && keyMatchesAlg(k.key, alg) {
+				return k.key, true
+			}
+		}
+		return nil, false
+	}
+	if k, ok := check(a.jwks.Load().byKid[kid]); ok {
+		return k, true, nil
+	}
+	if k, ok := check(a.static); ok {
+		return k, true, nil
+	}
+	if found {
+		return nil, true, errKeyMismatch
+	}
+	return nil, false, nil
+}
+
+// verifyJWT verifies token's signature and claims, using the cache of tokens
+// verified before.
+func (a *Authenticator) verifyJWT(ctx context.Context, token string) (Identity, Reason, error) {
+	sum := sha256.Sum256([]byte(token))
+	if id, ok := a.cache.get(sum, a.now()); ok {
+		return id, "", nil
+	}
+	claims := &tokenClaims{subjectClaim: a.opts.SubjectClaim, rolesClaim: a.opts.RolesClaim}
+	lookup := &keyLookup{a: a, ctx: ctx}
+	_, err := a.parser.ParseWithClaims(token, claims, lookup.keyFunc)
+	if err != nil {
+		reason := reasonFor(err)
+		if reason == ReasonBadClaims && errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && claims.ExpiresAt != nil {
+			// golang-jwt reports a missing iss or aud as a missing claim.
+			switch {
+			case a.opts.Issuer != "" && claims.Issuer == "":
+				reason = ReasonBadIssuer
+			case a.opts.Audience != "" && len(claims.Audience) == 0:
+				reason = ReasonBadAudience
+			}
+		}
+		if reason == ReasonBadSignature && lookup.kidUnknown {
+			// No static key fitted either: the kid is what went wrong.
+			reason = ReasonUnknownKey
+		}
+		if lookup.jwksMissed && (reason == ReasonUnknownKey || reason == ReasonBadSignature) {
+			// The key may well be in the JWKS we could not fetch.
+			return Identity{}, "", fmt.Errorf("verify token: %w", errNotReady)
+		}
+		a.log.LogAttrs(ctx, slog.LevelDebug, "token rejected",
+			slog.String("reason", string(reason)), slog.String("detail", err.Error()))
+		return Identity{}, reason, nil
+	}
+	id := Identity{
+		Subject:   claims.subject,
+		Roles:     claims.roles,
+		Kind:      KindJWT,
+		ExpiresAt: claims.ExpiresAt.Time,
+	}
+	if claims.IssuedAt != nil {
+		id.IssuedAt = claims.IssuedAt.Time
+	}
+	a.cache.put(sum, id, a.now())
+	id.Roles = slices.Clone(id.Roles)
+	return id, "", nil
+}
+
+// reasonFor maps golang-jwt's errors to a Reason. The order matters: when
+// several claims fail, the first match wins.
+func reasonFor(err error) Reason {
+	for _, m := range []struct {
+		target error
+		reason Reason
+	}{
+		{errUnknownKey, ReasonUnknownKey},
+		{errBadKid, ReasonMalformed},
+		{jwt.ErrTokenMalformed, ReasonMalformed},
+		{errKeyMismatch, ReasonBadSignature},
+		{errNoKeyForAlg, ReasonBadSignature},
+		{jwt.ErrTokenSignatureInvalid, ReasonBadSignature},
+		{jwt.ErrTokenUnverifiable, ReasonBadSignature}, // e.g. an unknown alg
+		{jwt.ErrTokenExpired, ReasonExpired},
+		{jwt.ErrTokenNotValidYet, ReasonNotYetValid},
+		{jwt.ErrTokenUsedBeforeIssued, ReasonNotYetValid},
+		{jwt.ErrTokenInvalidIssuer, ReasonBadIssuer},
+		{jwt.ErrTokenInvalidAudience, ReasonBadAudience},
+	} {
+		if errors.Is(err, m.target) {
+			return m.reason
+		}
+	}
+	return ReasonBadClaims // missing exp, no subject, bad roles, wrong claim types
+}
