@@ -1,0 +1,87 @@
+// Command latch is an auth-proxy sidecar: it authenticates callers,
+// enforces Casbin policies on protected routes, answers the reset-password
+// flow itself and forwards everything else to the upstream.
+//
+// main only wires the process to run, which the end-to-end tests call too.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "latch:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage means the usage was already printed; exit 2 without more.
+var errUsage = errors.New("usage")
+
+// env is the process environment run sees: os.Environ form plus the I/O.
+type env struct {
+	environ []string
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+	// sighup delivers reload requests; nil in tests that don't need it.
+	sighup <-chan os.Signal
+}
+
+const usage = `latch is an auth-proxy sidecar.
+
+Usage:
+  latch serve --config FILE    run the proxy (the main job)
+  latch check --config FILE    validate the config and policy, then exit
+  latch demo                   run latch with a demo upstream, users and tokens
+  latch version                print the version
+  latch help                   print this help
+
+Run 'latch COMMAND --help' for a command's flags.
+`
+
+func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	e := &env{environ: environ, stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		if e.sighup == nil {
+			ch := make(chan os.Signal, 1)
+			signal.Notify(ch, syscall.SIGHUP)
+			defer signal.Stop(ch)
+			e.sighup = ch
+		}
+		return cmdServe(ctx, e, rest)
+	case "check":
+		return cmdCheck(e, rest)
+	case "demo":
+		return cmdDemo(ctx, e, rest)
+	case "version", "--version":
+		fmt.Fprintf(stdout, "latch %s (%s)\n", version(), goVersion())
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprintf(stderr, "latch: unknown command %q\n\n%s", cmd, usage)
+		return errUsage
+	}
+}

@@ -1,0 +1,72 @@
+package proxy
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// recorder notes the status and size of an answer. It unwraps for
+// http.ResponseController, so flushing (server-sent events) and hijacking
+// (WebSocket upgrades) reach the real writer.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if !r.wrote && code >= 200 || code == http.StatusSwitchingProtocols {
+		r.status, r.wrote = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if !r.wrote {
+		r.status, r.wrote = http.StatusOK, true
+	}
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+func (r *recorder) Flush() {
+	_ = http.NewResponseController(r.ResponseWriter).Flush()
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// finish writes the access-log line and the request metrics.
+func (h *Handler) finish(r *http.Request, st *reqState, rec *recorder, start time.Time) {
+	status := rec.status
+	if !rec.wrote {
+		status = http.StatusOK
+	}
+	d := h.now().Sub(start)
+	h.metrics.observe(st.class, r.Method, status, d)
+	subject := ""
+	if st.identity != nil {
+		subject = st.identity.Subject
+	}
+	path := st.escaped
+	if path == "" {
+		path = "(refused)"
+	}
+	attrs := []slog.Attr{
+		slog.String("request_id", requestIDFrom(r.Context())),
+		slog.String("method", r.Method),
+		slog.String("path", path),
+		slog.String("class", st.class),
+		slog.Int("status", status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Duration("duration", d),
+		slog.Duration("upstream_duration", st.upstream),
+		slog.String("subject", subject),
+	}
+	if st.upstreamErr != "" {
+		attrs = append(attrs, slog.String("upstream_error", st.upstreamErr))
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+}

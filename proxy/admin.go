@@ -1,0 +1,41 @@
+package proxy
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is one readiness condition: Err returns nil when it holds.
+type Check struct {
+	Name string
+	Err  func() error
+}
+
+// Admin returns the admin-port handler: /healthz (alive), /readyz (every
+// check holds, else 503 naming the failing ones) and, when g is not nil,
+// /metrics. It is never mounted on the proxy port.
+func Admin(checks []Check, g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		failing := map[string]string{}
+		for _, c := range checks {
+			if err := c.Err(); err != nil {
+				failing[c.Name] = err.Error()
+			}
+		}
+		if len(failing) > 0 {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "failing": failing})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	if g != nil {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	}
+	return mux
+}

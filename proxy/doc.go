@@ -1,0 +1,21 @@
+// Package proxy is latch's HTTP front on the proxy port.
+//
+// For each request it makes one canonical path (Canonical), strips
+// client-sent identity headers, authenticates the caller through an
+// Authenticator, asks a Decider about paths under the protected prefixes,
+// answers latch's own routes, and forwards everything else upstream with
+// httputil.ReverseProxy. The order is written down on Handler.ServeHTTP.
+//
+// The package declares the small interfaces it consumes (Authenticator,
+// Decider, Sessions) and never imports the policy or store packages;
+// cmd/latch joins them.
+//
+// Every answer latch gives itself goes through writeError or writeJSON, in
+// the API page's shape ({id, name, message, details}); causes are logged
+// with the error id, never sent to the client.
+//
+// Caveats: the path the policy decides on is the path forwarded, byte for
+// byte; a path that backends could read in two ways (encoded '/', '\',
+// ';', double encoding, ".." above the root) is refused with 400.
+// Forwarded request and response bodies stream and are not limited.
+package proxy

@@ -1,0 +1,323 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Identity is who an authenticated request comes from.
+type Identity struct {
+	Subject  string
+	Roles    []string
+	Kind     string    // "jwt" or "api_token"
+	IssuedAt time.Time // zero when the credential has none
+}
+
+// Denial is why a credential was refused: Reason is a short word from a
+// bounded set (for logs and metrics), Message is safe to show the client.
+type Denial struct {
+	Reason  string
+	Message string
+}
+
+// Authenticator finds out who sent a request from its headers. A refused
+// credential is a Denial, not an error; err means something broke, and the
+// request is then refused too (fail closed).
+type Authenticator interface {
+	Authenticate(ctx context.Context, h http.Header) (Identity, *Denial, error)
+}
+
+// Decision is the policy's answer for one request.
+type Decision struct {
+	Allow bool
+	// Rule is the deciding rule, for the decision log; nil when none matched.
+	Rule []string
+	// Permission, on a deny, names the permission the rules attach to the
+	// route ("ADMIN"); Pattern names the route pattern otherwise. Either may
+	// be empty.
+	Permission string
+	Pattern    string
+}
+
+// Decider decides whether the subjects may use method on a canonical path.
+// An error means it could not decide; the request is then denied.
+type Decider interface {
+	Decide(sub string, roles []string, method, path string) (Decision, error)
+}
+
+// Options configures a Handler. Zero fields take the defaults noted.
+type Options struct {
+	// Upstream receives every request latch does not answer itself. Required.
+	Upstream *url.URL
+	// Transport carries forwarded requests; nil means NewTransport with its
+	// defaults.
+	Transport http.RoundTripper
+	// Protect lists path prefixes needing authorization, compared without
+	// regard to case; nil means ["/api/admin/"].
+	Protect []string
+	// Authenticator is consulted on every request carrying a credential and
+	// required on protected ones; nil refuses every protected request.
+	Authenticator Authenticator
+	// Decider authorizes protected requests; nil denies them all.
+	Decider Decider
+	// Sessions, when set, rejects a JWT issued before the subject's last
+	// password change.
+	Sessions Sessions
+	// UserHeader and RolesHeader carry the identity upstream; defaults
+	// X-Latch-User and X-Latch-Roles.
+	UserHeader, RolesHeader string
+	// StripAuthorization removes Authorization before forwarding.
+	StripAuthorization bool
+	// MaxBodyBytes caps bodies of routes latch answers itself; zero = 64 KiB.
+	MaxBodyBytes int64
+	// Logger receives access, decision and error lines; nil discards.
+	Logger *slog.Logger
+	// Registerer receives latch_http_* and latch_upstream_* metrics; nil
+	// registers nothing.
+	Registerer prometheus.Registerer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler is latch's proxy-port front. Build it with New.
+type Handler struct {
+	opts    Options
+	log     *slog.Logger
+	now     func() time.Time
+	fwd     http.Handler
+	local   *http.ServeMux
+	metrics *metrics
+}
+
+// New builds the handler.
+func New(o Options) (*Handler, error) {
+	if o.Upstream == nil || o.Upstream.Host == "" {
+		return nil, errors.New("proxy: Options.Upstream is required")
+	}
+	if o.Protect == nil {
+		o.Protect = []string{"/api/admin/"}
+	}
+	if o.UserHeader == "" {
+		o.UserHeader = "X-Latch-User"
+	}
+	if o.RolesHeader == "" {
+		o.RolesHeader = "X-Latch-Roles"
+	}
+	if o.MaxBodyBytes == 0 {
+		o.MaxBodyBytes = 64 << 10
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	m, err := newMetrics(o.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	h := &Handler{opts: o, log: o.Logger, now: o.Now, metrics: m}
+	rt := o.Transport
+	if rt == nil {
+		rt = NewTransport(TransportOptions{})
+	}
+	h.fwd = h.forwarder(o.Upstream, &timedTransport{rt: rt, m: m})
+	h.local = http.NewServeMux()
+	h.routes()
+	return h, nil
+}
+
+// reqState is what the chain learns about one request.
+type reqState struct {
+	class       string // route class: proxy, protected, reset, auth, local
+	path        string // canonical path, unescaped (URL.Path)
+	escaped     string // canonical path, escaped (URL.RawPath and the decision)
+	identity    *Identity
+	upstream    time.Duration
+	upstreamErr string
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *reqState {
+	st, _ := ctx.Value(stateKey{}).(*reqState)
+	return st
+}
+
+// ServeHTTP runs the chain, in this order:
+//
+//  1. recover: a panic becomes a 500 in the error shape;
+//  2. request id: keep a valid client X-Request-Id or make one;
+//  3. access log and metrics, around everything below;
+//  4. canonical path: refuse ambiguous paths with 400;
+//  5. strip client-sent identity headers, whatever their case or '_';
+//  6. authenticate: required on protected paths, optional elsewhere
+//     (an invalid credential there is treated as anonymous);
+//  7. authorize protected paths with the Decider;
+//  8. answer latch's own routes, or forward upstream.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := h.now()
+	st := &reqState{class: "proxy"}
+	ctx := context.WithValue(r.Context(), stateKey{}, st)
+	ctx = withRequestID(ctx, r.Header.Get("X-Request-Id"))
+	r = r.WithContext(ctx)
+	rec := &recorder{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			if !rec.wrote {
+				writeError(rec, r, h.log, &Error{Status: 500, Name: NameInternal,
+					Message: "latch could not handle this request."}, fmt.Errorf("panic: %v", p))
+			}
+		}
+		h.finish(r, st, rec, start)
+	}()
+	h.serve(rec, r, st)
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
+	escaped, err := Canonical(r.URL.EscapedPath())
+	if err != nil {
+		st.class = "local"
+		writeError(w, r, h.log, &Error{Status: http.StatusBadRequest, Name: NameBadData,
+			Message: "The request path was refused: " + err.Error() + "."}, err)
+		return
+	}
+	st.escaped = escaped
+	if st.path, err = unescape(escaped); err != nil {
+		st.class = "local"
+		writeError(w, r, h.log, &Error{Status: 400, Name: NameBadData, Message: "The request path was refused."}, err)
+		return
+	}
+	stripIdentityHeaders(r.Header, []string{h.opts.UserHeader, h.opts.RolesHeader})
+
+	local, class := h.localRoute(r, st)
+	isProtected := protected(escaped, h.opts.Protect)
+	switch {
+	case class != "":
+		st.class = class
+	case isProtected:
+		st.class = "protected"
+	}
+
+	if !h.authenticate(w, r, st, isProtected) {
+		return
+	}
+	if isProtected && !h.authorize(w, r, st) {
+		return
+	}
+	if local != nil {
+		local.ServeHTTP(w, r)
+		return
+	}
+	h.fwd.ServeHTTP(w, r)
+}
+
+// authenticate sets st.identity. It answers and returns false when a
+// protected request has no valid credential.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqState, required bool) bool {
+	if !required && len(r.Header.Values("Authorization")) == 0 {
+		return true
+	}
+	if h.opts.Authenticator == nil {
+		if !required {
+			return true
+		}
+		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msgNoAuthHeader},
+			errors.New("no authenticator configured"))
+		return false
+	}
+	id, denial, err := h.opts.Authenticator.Authenticate(r.Context(), r.Header)
+	if err == nil && denial == nil && h.opts.Sessions != nil && id.Kind == "jwt" {
+		denial, err = h.checkSession(r.Context(), id)
+	}
+	switch {
+	case err != nil:
+		if !required {
+			return true
+		}
+		writeError(w, r, h.log, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+			Message: "latch cannot verify credentials right now; try again later."}, err)
+		return false
+	case denial != nil:
+		if !required {
+			h.log.Debug("invalid credential on an open route; continuing as anonymous",
+				"reason", denial.Reason, "request_id", requestIDFrom(r.Context()))
+			return true
+		}
+		msg := denial.Message
+		if denial.Reason == "missing" {
+			msg = msgNoAuthHeader
+		}
+		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msg},
+			errors.New("credential refused: "+denial.Reason))
+		return false
+	}
+	st.identity = &id
+	return true
+}
+
+func (h *Handler) checkSession(ctx context.Context, id Identity) (*Denial, error) {
+	changed, err := h.opts.Sessions.PasswordChanged(ctx, id.Subject)
+	if err != nil {
+		return nil, err
+	}
+	if !changed.IsZero() && (id.IssuedAt.IsZero() || id.IssuedAt.Before(changed.Truncate(time.Second))) {
+		return &Denial{Reason: "revoked", Message: "The token was issued before the last password change; log in again."}, nil
+	}
+	return nil, nil
+}
+
+// authorize asks the Decider about the canonical path and, when it differs,
+// its lower-case form: a case-insensitive backend reads both the same, so
+// both must be allowed.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+	id := st.identity
+	if id == nil {
+		// Protected routes always authenticate first; this is a guard.
+		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msgNoAuthHeader}, nil)
+		return false
+	}
+	var d Decision
+	var err error
+	if h.opts.Decider == nil {
+		err = errors.New("no policy configured")
+	} else {
+		d, err = h.opts.Decider.Decide(id.Subject, id.Roles, r.Method, st.escaped)
+		if lower := strings.ToLower(st.escaped); err == nil && d.Allow && lower != st.escaped {
+			d, err = h.opts.Decider.Decide(id.Subject, id.Roles, r.Method, lower)
+		}
+	}
+	decision := "allow"
+	switch {
+	case err != nil:
+		decision = "error"
+	case !d.Allow:
+		decision = "deny"
+	}
+	h.log.Info("decision", "request_id", requestIDFrom(r.Context()), "subject", id.Subject,
+		"roles", id.Roles, "method", r.Method, "path", st.escaped, "decision", decision,
+		"rule", strings.Join(d.Rule, ", "))
+	if decision == "allow" {
+		return true
+	}
+	msg := fmt.Sprintf("You need permission to %s %s.", r.Method, st.escaped)
+	switch {
+	case d.Permission != "":
+		msg = fmt.Sprintf("You need the %q permission to perform this action.", d.Permission)
+	case d.Pattern != "":
+		msg = fmt.Sprintf("You need permission to %s %s.", r.Method, d.Pattern)
+	}
+	writeError(w, r, h.log, &Error{Status: http.StatusForbidden, Name: NameNoAccess, Message: msg}, err)
+	return false
+}
