@@ -36,3 +36,6 @@ func RawBucket(s *Store, name string) (map[string][]byte, error) {
 	})
 	return out, err
 }
+
+// SetSweepBatch sets how many records one Sweep transaction deletes.
+func SetSweepBatch(s *Store, n int) { s.sweepBatch = n }

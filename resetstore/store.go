@@ -87,6 +87,7 @@ type Store struct {
 	issueq     chan *issueRequest
 	stop       chan struct{}
 	issuerDone chan struct{}
+	sweepBatch int // records per Sweep transaction
 	// testHookBatch, when set, is called by the issuer goroutine with each
 	// batch's size before its transaction starts.
 	testHookBatch func(n int)
@@ -132,6 +133,7 @@ func Open(path string, opts Options) (*Store, error) {
 		clock:       opts.Now,
 		log:         opts.Logger.With("component", "resetstore"),
 		hash:        opts.Hash.withDefaults(),
+		sweepBatch:  defaultSweepBatch,
 		issueq:      make(chan *issueRequest, maxIssueBatch),
 		stop:        make(chan struct{}),
 		issuerDone:  make(chan struct{}),

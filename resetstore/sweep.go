@@ -9,8 +9,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// sweepBatch bounds how many records one Sweep transaction deletes.
-const sweepBatch = 1000
+// defaultSweepBatch bounds how many records one Sweep transaction deletes.
+const defaultSweepBatch = 1000
 
 // Sweep deletes every token whose expiry has passed, used or not, walking the
 // expiry index from its oldest entry. Used tokens are kept until their
@@ -36,7 +36,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 			n = 0
 			var keys [][]byte
 			c := tx.Bucket([]byte(bucketTokenExpiry)).Cursor()
-			for k, _ := c.First(); k != nil && len(keys) < sweepBatch; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && len(keys) < s.sweepBatch; k, _ = c.Next() {
 				if bytes.Compare(k, limit) >= 0 {
 					break
 				}
@@ -62,7 +62,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 			return removed, err
 		}
 		removed += n
-		if n < sweepBatch {
+		if n < s.sweepBatch {
 			if removed > 0 {
 				s.log.Debug("swept expired reset tokens", "removed", removed)
 			}
