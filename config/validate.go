@@ -61,7 +61,7 @@ func (c *Config) Validate() error {
 
 	addr("listen", c.Listen)
 	addr("admin_listen", c.AdminListen)
-	if c.Listen != "" && c.Listen == c.AdminListen {
+	if c.Listen != "" && c.Listen == c.AdminListen && !strings.HasSuffix(c.Listen, ":0") {
 		bad("admin_listen", c.AdminListen, "must differ from listen: metrics are never served on the proxy port")
 	}
 	httpURL("upstream", c.Upstream, true)

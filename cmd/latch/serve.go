@@ -33,7 +33,9 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, e, cfg, nil)
+	return serve(ctx, e, cfg, func(proxyAddr, adminAddr string) {
+		fmt.Fprintf(e.stdout, "proxy listening on http://%s\nadmin listening on http://%s\n", proxyAddr, adminAddr)
+	})
 }
 
 // app is everything serve builds from a config, before it listens.
