@@ -32,7 +32,7 @@ func Check(opts Options) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	st, err := build(&opts, src, digest)
+	st, err := build(&opts, src, digest, nil)
 	if err != nil {
 		return Report{}, err
 	}
@@ -49,10 +49,7 @@ func (e *Engine) Check() (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	st, err := build(&e.opts, src, digest)
-	if err == nil {
-		err = e.checkDrop(st)
-	}
+	st, err := build(&e.opts, src, digest, e.cur.Load())
 	if err != nil {
 		return Report{}, err
 	}

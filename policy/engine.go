@@ -84,7 +84,7 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := build(&opts, src, digest)
+	st, err := build(&opts, src, digest, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -146,12 +146,9 @@ func (e *Engine) reloadLocked(src sources, digest [32]byte, readErr error) error
 	var st *state
 	if err == nil {
 		e.tried = digest
-		st, err = build(&e.opts, src, digest)
+		st, err = build(&e.opts, src, digest, e.cur.Load())
 	} else {
 		e.tried = sha256.Sum256([]byte(err.Error()))
-	}
-	if err == nil {
-		err = e.checkDrop(st)
 	}
 	if err != nil {
 		e.m.reloadFailed.Inc()
@@ -162,19 +159,6 @@ func (e *Engine) reloadLocked(src sources, digest [32]byte, readErr error) error
 	e.m.reloadOK.Inc()
 	e.install(st)
 	e.log.Info("policy reloaded", "generation", st.gen, "rules", st.rules(), "hash", st.hash, "tests", st.tests)
-	return nil
-}
-
-// checkDrop rejects a candidate that lost too many rules at once.
-func (e *Engine) checkDrop(st *state) error {
-	old := e.cur.Load().rules()
-	if old == 0 || st.rules() >= old {
-		return nil
-	}
-	if drop := float64(old-st.rules()) / float64(old); drop > e.opts.MaxRuleDrop {
-		return fileErr(e.opts.RulesPath, 0, "has %d rules, down from %d (a %.0f%% drop, more than the %.0f%% allowed); is the file truncated?",
-			st.rules(), old, drop*100, e.opts.MaxRuleDrop*100)
-	}
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/casbin/casbin/v2"
 	"github.com/casbin/casbin/v2/model"
+	"github.com/casbin/govaluate"
 )
 
 // sources is the raw content of the files one load reads.
@@ -63,8 +64,9 @@ type state struct {
 
 func (s *state) rules() int { return s.policies + s.links }
 
-// build parses, builds and validates a complete candidate state.
-func build(opts *Options, src sources, digest [32]byte) (*state, error) {
+// build parses, builds and validates a complete candidate state. prev is
+// the policy in force, for the MaxRuleDrop check; nil at start-up.
+func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, error) {
 	spec, m, err := parseModel(opts.ModelPath, src.model)
 	if err != nil {
 		return nil, err
@@ -104,6 +106,15 @@ func build(opts *Options, src sources, digest [32]byte) (*state, error) {
 	if st.policies == 0 {
 		return nil, fileErr(opts.RulesPath, 0, "no p rules: an empty policy would deny every request")
 	}
+	if err := checkDrop(opts, prev, st); err != nil {
+		return nil, err
+	}
+	if err := checkPatterns(opts, spec, rules); err != nil {
+		return nil, err
+	}
+	if err := trialEnforce(opts, spec, rules); err != nil {
+		return nil, err
+	}
 
 	if st.enf, err = casbin.NewEnforcer(m); err != nil {
 		return nil, fileErr(opts.ModelPath, 0, "casbin: %v", err)
@@ -120,17 +131,24 @@ func build(opts *Options, src sources, digest [32]byte) (*state, error) {
 		}
 	}
 
-	if err := checkPatterns(opts, spec, rules); err != nil {
-		return nil, err
-	}
-	if err := trialEnforce(opts, spec, rules); err != nil {
-		return nil, err
-	}
 	if err := runKnownAnswers(opts.TestsPath, st, answers); err != nil {
 		return nil, err
 	}
 	st.tests = len(answers)
 	return st, nil
+}
+
+// checkDrop refuses a candidate that lost too many rules at once.
+func checkDrop(opts *Options, prev, st *state) error {
+	if prev == nil || st.rules() >= prev.rules() {
+		return nil
+	}
+	old := prev.rules()
+	if drop := float64(old-st.rules()) / float64(old); drop > opts.MaxRuleDrop {
+		return fileErr(opts.RulesPath, 0, "has %d rules, down from %d (a %.0f%% drop, more than the %.0f%% allowed); is the file truncated?",
+			st.rules(), old, drop*100, opts.MaxRuleDrop*100)
+	}
+	return nil
 }
 
 // routeEnforcer builds an enforcer over the same p rules whose matcher is
@@ -195,6 +213,12 @@ func trialEnforce(opts *Options, spec *modelSpec, rules []rule) error {
 	m, err := model.NewModelFromString(joinModel(spec))
 	if err != nil {
 		return fileErr(opts.ModelPath, 0, "casbin cannot parse the model: %v", err)
+	}
+	fm := model.LoadFunctionMap()
+	fns := fm.GetFunctions()
+	fns["g"] = func(...any) (any, error) { return true, nil }
+	if _, err := govaluate.NewEvaluableExpressionWithFunctions(m["m"]["m"].Value, fns); err != nil {
+		return fileErr(opts.ModelPath, spec.lines["m"], "the matcher does not parse: %v", err)
 	}
 	e, err := casbin.NewEnforcer(m)
 	if err != nil {
