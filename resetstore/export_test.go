@@ -39,3 +39,6 @@ func RawBucket(s *Store, name string) (map[string][]byte, error) {
 
 // SetSweepBatch sets how many records one Sweep transaction deletes.
 func SetSweepBatch(s *Store, n int) { s.sweepBatch = n }
+
+// QueueLen reports how many issuance requests wait for the issuer.
+func QueueLen(s *Store) int { return len(s.issueq) }

@@ -1,0 +1,198 @@
+package resetstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+
+	"github.com/latch-dev/latch/resetstore"
+)
+
+func TestConcurrentRedeemExactlyOnce(t *testing.T) {
+	s, _ := openStore(t, resetstore.Options{})
+	ctx := context.Background()
+	mustAddUser(t, s, "race@example.com", "old-Passw0rd!")
+	tok := mustIssue(t, s, "race@example.com")
+
+	const redeemers = 50
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		errs    = make([]error, redeemers)
+		winners []int
+		mu      sync.Mutex
+	)
+	for i := range redeemers {
+		wg.Go(func() {
+			<-start
+			_, err := s.RedeemResetToken(ctx, tok, fmt.Sprintf("pw-%02d-Passw0rd!", i))
+			errs[i] = err
+			if err == nil {
+				mu.Lock()
+				winners = append(winners, i)
+				mu.Unlock()
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	if len(winners) != 1 {
+		t.Fatalf("%d redeemers won (%v), want exactly 1", len(winners), winners)
+	}
+	for i, err := range errs {
+		if i != winners[0] && !errors.Is(err, resetstore.ErrUsedToken) {
+			t.Errorf("redeemer %d: %v, want ErrUsedToken", i, err)
+		}
+	}
+	// The winner's password is the one set.
+	for i := range redeemers {
+		_, ok, err := s.VerifyPassword(ctx, "race@example.com", fmt.Sprintf("pw-%02d-Passw0rd!", i))
+		if err != nil || ok != (i == winners[0]) {
+			t.Errorf("VerifyPassword(redeemer %d) = %v, %v; want %v", i, ok, err, i == winners[0])
+		}
+	}
+}
+
+// Many users issued tokens at once go through the group-commit path; every
+// token must survive Close and reopen.
+func TestConcurrentIssueDurable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "latch.db")
+	s, err := resetstore.Open(path, resetstore.Options{Hash: cheapHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const users = 200
+	emails := make([]string, users)
+	for i := range emails {
+		emails[i] = fmt.Sprintf("user%03d@example.com", i)
+		mustAddUser(t, s, emails[i], "")
+	}
+	groups := 0
+	resetstore.SetBatchHook(s, func(n int) {
+		if n > 1 {
+			groups++ // only the issuer goroutine writes this
+		}
+	})
+
+	tokens := make([]string, users)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range users {
+		wg.Go(func() {
+			<-start
+			tok, _, err := s.IssueResetToken(ctx, emails[i])
+			if err != nil {
+				t.Errorf("IssueResetToken(%s): %v", emails[i], err)
+			}
+			tokens[i] = tok
+		})
+	}
+	close(start)
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d issuances, %d multi-request groups", users, groups)
+
+	s, err = resetstore.Open(path, resetstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, tok := range tokens {
+		if email, _, err := s.ValidateResetToken(ctx, tok); err != nil || email != emails[i] {
+			t.Errorf("token %d after reopen: %q, %v; want %s", i, email, err, emails[i])
+		}
+	}
+	if n, err := s.ActiveTokens(ctx); n != users || err != nil {
+		t.Errorf("ActiveTokens = %d, %v; want %d", n, err, users)
+	}
+}
+
+// With the issuer held inside its first commit, the other requests queue up
+// and must all be committed together in the next group, each answered with
+// its own result: refusals (unknown user, rate limited, cancelled) do not
+// fail the rest.
+func TestGroupCommit(t *testing.T) {
+	s, _ := openStore(t, resetstore.Options{})
+	ctx := context.Background()
+	const queued = 40
+	for i := range queued {
+		mustAddUser(t, s, fmt.Sprintf("g%02d@example.com", i), "")
+	}
+	mustAddUser(t, s, "first@example.com", "")
+	mustIssue(t, s, "g00@example.com") // so g00 is rate limited below
+
+	var sizes []int
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	resetstore.SetBatchHook(s, func(n int) {
+		sizes = append(sizes, n)
+		if len(sizes) == 1 {
+			close(entered)
+			<-release
+		}
+	})
+
+	var wg sync.WaitGroup
+	wg.Go(func() { mustIssue(t, s, "first@example.com") })
+	<-entered
+
+	cancelled, cancel := context.WithCancel(ctx)
+	type result struct {
+		tok string
+		err error
+	}
+	results := make([]result, queued+2)
+	for i := range queued {
+		wg.Go(func() {
+			tok, _, err := s.IssueResetToken(ctx, fmt.Sprintf("g%02d@example.com", i))
+			results[i] = result{tok, err}
+		})
+	}
+	wg.Go(func() {
+		_, _, err := s.IssueResetToken(ctx, "ghost@example.com")
+		results[queued] = result{"", err}
+	})
+	wg.Go(func() {
+		_, _, err := s.IssueResetToken(cancelled, "g01@example.com")
+		results[queued+1] = result{"", err}
+	})
+	// Wait until every request is queued, then cancel one and let go.
+	for resetstore.QueueLen(s) < queued+2 {
+		runtime.Gosched()
+	}
+	cancel()
+	close(release)
+	wg.Wait()
+
+	if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != queued+2 {
+		t.Errorf("group sizes = %v, want [1 %d]", sizes, queued+2)
+	}
+	var rl *resetstore.RateLimitError
+	if !errors.As(results[0].err, &rl) {
+		t.Errorf("g00 (rate limited) = %v, want *RateLimitError", results[0].err)
+	}
+	if !errors.Is(results[queued].err, resetstore.ErrUserNotFound) {
+		t.Errorf("ghost = %v, want ErrUserNotFound", results[queued].err)
+	}
+	if !errors.Is(results[queued+1].err, context.Canceled) {
+		t.Errorf("cancelled request = %v, want context.Canceled", results[queued+1].err)
+	}
+	for i := 1; i < queued; i++ {
+		r := results[i]
+		if r.err != nil {
+			t.Errorf("g%02d: %v", i, r.err)
+			continue
+		}
+		if _, _, err := s.ValidateResetToken(ctx, r.tok); err != nil {
+			t.Errorf("g%02d token: %v", i, err)
+		}
+	}
+}
