@@ -80,7 +80,7 @@ var sharedKeys = sync.OnceValue(func() *testKeys {
 	return k
 })
 
-func writeFile(t *testing.T, dir, name string, data []byte) string {
+func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
@@ -89,12 +89,12 @@ func writeFile(t *testing.T, dir, name string, data []byte) string {
 	return path
 }
 
-func pemBytes(t *testing.T, typ string, der []byte) []byte {
+func pemBytes(t testing.TB, typ string, der []byte) []byte {
 	t.Helper()
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
-func pkixPEM(t *testing.T, pub any) []byte {
+func pkixPEM(t testing.TB, pub any) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {

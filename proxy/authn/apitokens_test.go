@@ -1,0 +1,144 @@
+package authn
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func tokensFile(t *testing.T, dir string, lines ...string) string {
+	t.Helper()
+	return writeFile(t, dir, "tokens.txt", []byte(strings.Join(lines, "\n")+"\n"))
+}
+
+func TestAPITokens(t *testing.T) {
+	dir := t.TempDir()
+	path := tokensFile(t, dir,
+		"# ci and dashboards",
+		"",
+		HashAPIToken("*:*.abc123")+"  ci-deploy\tadmin,deployer",
+		"  "+strings.ToUpper(HashAPIToken("grafana-token"))+" grafana",
+	)
+	a, err := New(Options{APITokensFile: path, Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		header    string
+		want      Reason
+		wantSub   string
+		wantRoles []string
+	}{
+		{"Unleash admin token, bare", "*:*.abc123", "", "ci-deploy", []string{"admin", "deployer"}},
+		{"Unleash admin token, Bearer", "Bearer *:*.abc123", "", "ci-deploy", []string{"admin", "deployer"}},
+		{"token without roles", "grafana-token", "", "grafana", nil},
+		{"unknown token", "*:*.abc124", ReasonUnknownToken, "", nil},
+		{"the hash itself is not a token", HashAPIToken("grafana-token"), ReasonUnknownToken, "", nil},
+		{"JWT-shaped goes to JWT verification", "e30.e30.e30", ReasonBadSignature, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, reason, err := a.Authenticate(context.Background(), http.Header{"Authorization": {tt.header}})
+			if err != nil || reason != tt.want {
+				t.Fatalf("got (%q, %v), want (%q, nil)", reason, err, tt.want)
+			}
+			if tt.want != "" {
+				return
+			}
+			if id.Subject != tt.wantSub || !slices.Equal(id.Roles, tt.wantRoles) || id.Kind != KindAPIToken {
+				t.Errorf("got %+v, want subject %q roles %q kind %q", id, tt.wantSub, tt.wantRoles, KindAPIToken)
+			}
+		})
+	}
+}
+
+func TestAPITokensFileErrors(t *testing.T) {
+	h := HashAPIToken("x")
+	tests := []struct {
+		name    string
+		content string
+		want    string
+	}{
+		{"one field", h + "\n", "tokens.txt:1: want"},
+		{"four fields", "# c\n" + h + " a b c\n", "tokens.txt:2: want"},
+		{"not hex", strings.Repeat("z", 64) + " a\n", "tokens.txt:1: first field"},
+		{"short hash", h[:62] + " a\n", "tokens.txt:1: first field"},
+		{"repeated hash", h + " a\n" + h + " b\n", "tokens.txt:2: hash listed twice"},
+		{"empty role", h + " a admin,,x\n", "tokens.txt:1: empty role"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), "tokens.txt", []byte(tt.content))
+			_, err := New(Options{APITokensFile: path})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New: got %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := New(Options{APITokensFile: "/nonexistent/tokens.txt"}); err == nil || !strings.Contains(err.Error(), "/nonexistent/tokens.txt") {
+		t.Errorf("missing file: got %v, want an error naming the file", err)
+	}
+}
+
+func TestAPITokensReload(t *testing.T) {
+	dir := t.TempDir()
+	path := tokensFile(t, dir, HashAPIToken("first")+" one")
+	a, err := New(Options{APITokensFile: path, APITokensReload: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(token string, want Reason) {
+		t.Helper()
+		_, got, err := a.Authenticate(context.Background(), http.Header{"Authorization": {token}})
+		if err != nil || got != want {
+			t.Errorf("%s: got (%q, %v), want (%q, nil)", token, got, err, want)
+		}
+	}
+	check("first", "")
+	check("second", ReasonUnknownToken)
+
+	// Reload through Run, as in production.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+
+	tokensFile(t, dir, HashAPIToken("second")+" two ops")
+	waitFor(t, func() bool {
+		_, reason, _ := a.Authenticate(context.Background(), http.Header{"Authorization": {"second"}})
+		return reason == ""
+	})
+	check("first", ReasonUnknownToken)
+
+	// A broken file keeps the tokens in use.
+	writeFile(t, dir, "tokens.txt", []byte("garbage\n"))
+	if _, err := a.reloadAPITokens(); err == nil {
+		t.Error("reload of a broken file: got nil, want an error")
+	}
+	check("second", "")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.reloadAPITokens(); err == nil {
+		t.Error("reload of a missing file: got nil, want an error")
+	}
+	check("second", "")
+}
+
+// waitFor polls cond until it holds, failing the test after a generous
+// guard so a broken reload fails instead of hanging.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
