@@ -328,3 +328,22 @@ func TestSweepManyBatches(t *testing.T) {
 		t.Errorf("expiry index after Sweep = %d, want 0", got)
 	}
 }
+
+func TestRunSweeper(t *testing.T) {
+	s, clock := openStore(t, resetstore.Options{TokenTTL: time.Minute})
+	mustAddUser(t, s, "sam@example.com", "")
+	mustIssue(t, s, "sam@example.com")
+	clock.Advance(time.Minute)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		s.RunSweeper(ctx, time.Millisecond)
+		close(stopped)
+	}()
+	for bucketLen(t, s, resetstore.BucketTokens) != 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-stopped
+}
