@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,6 +135,12 @@ func New(opts Options) (*Authenticator, error) {
 	}{{"JWKSRefresh", opts.JWKSRefresh}, {"Leeway", opts.Leeway}, {"APITokensReload", opts.APITokensReload}} {
 		if d.v < 0 {
 			return nil, fmt.Errorf("authn: %s is negative (%v)", d.name, d.v)
+		}
+	}
+	if opts.JWKSURL != "" {
+		u, err := url.Parse(opts.JWKSURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, fmt.Errorf("authn: JWKSURL %q is not an http(s) URL", opts.JWKSURL)
 		}
 	}
 	if opts.JWKSRefresh == 0 {
@@ -287,6 +294,8 @@ func (a *Authenticator) Ready() error {
 // Run keeps the JWKS and the API tokens file fresh until ctx is done. It
 // fetches the JWKS immediately, then every Options.JWKSRefresh (sooner after a
 // failure), and checks the API tokens file every Options.APITokensReload.
+// A JWKS fetch in flight when ctx ends finishes in the background, bounded by
+// its own 10s timeout.
 func (a *Authenticator) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	if a.opts.JWKSURL != "" {

@@ -39,9 +39,13 @@
 // The accepted algorithms are derived from the configured keys, and every key
 // is only ever offered for the algorithms its type allows, so "alg":"none"
 // and HS256 tokens signed with an RSA public key's bytes are rejected. A token
-// whose kid names a key is verified with that key only; a token without a kid,
-// or whose kid matches no key even after an early JWKS refresh, is verified
-// against the static keys (own key and public key files) that suit its alg.
+// whose kid names a key is verified with that key only. A token without a kid
+// is tried against every key that suits its alg. A token whose kid matches no
+// key, even after an early JWKS refresh, is tried against the static keys
+// (own key and public key files) that suit its alg, since issuers using a
+// PEM key often name it with a kid of their own; if none verifies it, the
+// denial is unknown_key. Own and PEM keys are named by their RFC 7638
+// thumbprint (an HMAC-derived id for an HMAC secret).
 //
 // exp is required. iss and aud are checked when Options.Issuer and
 // Options.Audience are set. The subject is taken from Options.SubjectClaim
@@ -68,8 +72,20 @@
 // never appears in the file and only the hashes are held in memory. A
 // malformed line or a repeated hash makes the whole file invalid: New
 // returns an error naming the file and line, and Run keeps the previous
-// table and logs the problem. Run re-reads the file when its modification
-// time, size or content changes.
+// table and logs the problem. Run re-reads the file every
+// Options.APITokensReload and swaps the table in when its content changed.
+//
+// # Metrics
+//
+// Registered on Options.Registerer:
+//
+//	latch_authn_total{result, reason}                     counter; result is success, failure or error,
+//	                                                      reason a Reason for failures and "none" otherwise
+//	latch_jwks_last_refresh_success_timestamp_seconds     gauge
+//	latch_jwks_refresh_failures_total                     counter
+//	latch_jwks_keys                                       gauge
+//
+// The JWKS metrics exist (at zero) even when no JWKS is configured.
 //
 // # Denials and errors
 //

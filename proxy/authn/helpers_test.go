@@ -103,7 +103,7 @@ func pkixPEM(t testing.TB, pub any) []byte {
 	return pemBytes(t, "PUBLIC KEY", der)
 }
 
-func pkcs8PEM(t *testing.T, priv any) []byte {
+func pkcs8PEM(t testing.TB, priv any) []byte {
 	t.Helper()
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {

@@ -31,6 +31,7 @@ func TestNewKeyFileErrors(t *testing.T) {
 		{"public key file empty", Options{PublicKeyFiles: []string{write("empty.pem", nil)}}, "empty.pem: no PEM public key"},
 		{"private key as public key", Options{PublicKeyFiles: []string{f.edPriv}}, "ed25519.pem: PEM block \"PRIVATE KEY\""},
 		{"small RSA key", Options{PublicKeyFiles: []string{write("small.pem", pkixPEM(t, &small.PublicKey))}}, "small.pem: RSA key is 1024 bits"},
+		{"JWKS URL without scheme", Options{JWKSURL: "issuer.test/jwks"}, "JWKSURL \"issuer.test/jwks\""},
 		{"negative leeway", Options{SigningKeyFile: f.edPriv, Leeway: -1}, "Leeway"},
 	}
 	for _, tt := range tests {
