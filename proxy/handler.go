@@ -69,8 +69,17 @@ type Options struct {
 	// Decider authorizes protected requests; nil denies them all.
 	Decider Decider
 	// Sessions, when set, rejects a JWT issued before the subject's last
-	// password change.
+	// password change. A Store is used when Sessions is nil.
 	Sessions Sessions
+	// Store, when set, makes latch answer the user-admin, reset and login
+	// routes itself (see routes.go).
+	Store Store
+	// Tokens mints login tokens; nil makes login answer 503.
+	Tokens Minter
+	// TokenTTL is the lifetime of login tokens; zero = 1h.
+	TokenTTL time.Duration
+	// ResetURL is the page reset links point at. Required with Store.
+	ResetURL string
 	// UserHeader and RolesHeader carry the identity upstream; defaults
 	// X-Latch-User and X-Latch-Roles.
 	UserHeader, RolesHeader string
@@ -78,6 +87,8 @@ type Options struct {
 	StripAuthorization bool
 	// MaxBodyBytes caps bodies of routes latch answers itself; zero = 64 KiB.
 	MaxBodyBytes int64
+	// Login bounds the login route; zero fields take LoginLimits' defaults.
+	Login LoginLimits
 	// Logger receives access, decision and error lines; nil discards.
 	Logger *slog.Logger
 	// Registerer receives latch_http_* and latch_upstream_* metrics; nil
@@ -95,6 +106,7 @@ type Handler struct {
 	fwd     http.Handler
 	local   *http.ServeMux
 	metrics *metrics
+	login   *loginGuard
 }
 
 // New builds the handler.
@@ -114,6 +126,15 @@ func New(o Options) (*Handler, error) {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 10
 	}
+	if o.Store != nil && o.ResetURL == "" {
+		return nil, errors.New("proxy: Options.ResetURL is required with a Store")
+	}
+	if o.Sessions == nil && o.Store != nil {
+		o.Sessions = o.Store
+	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = time.Hour
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -131,6 +152,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h.fwd = h.forwarder(o.Upstream, &timedTransport{rt: rt, m: m})
 	h.local = http.NewServeMux()
+	h.login = newLoginGuard(o.Login, o.Now)
 	h.routes()
 	return h, nil
 }
@@ -217,7 +239,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		return
 	}
 	if local != nil {
-		local.ServeHTTP(w, r)
+		h.local.ServeHTTP(w, local)
 		return
 	}
 	h.fwd.ServeHTTP(w, r)

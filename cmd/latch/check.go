@@ -1,11 +1,17 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/policy"
+	"github.com/latch-dev/latch/proxy/authn"
 )
 
+// cmdCheck validates what serve would load, without listening or opening
+// the store: the config, the policy model, rules and known answers, and the
+// configured key files. It prints every problem it finds.
 func cmdCheck(e *env, args []string) error {
 	fs := newFlags("check", "check --config FILE", e.stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
@@ -22,5 +28,23 @@ func cmdCheck(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "config %s: ok (upstream %s, protecting %v)\n", *path, cfg.Upstream, cfg.Policy.Protect)
-	return nil
+	var errs []error
+	rep, err := policy.Check(policyOptions(cfg))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("policy: %w", err))
+	} else {
+		fmt.Fprintf(e.stdout, "policy: ok (%d rules: %d policies, %d role links; %d known answers passed; hash %s)\n",
+			rep.Rules, rep.Policies, rep.RoleLinks, rep.Tests, rep.Hash)
+	}
+	if cfg.Auth.SigningKeyFile != "" || len(cfg.Auth.JWT.PublicKeyFiles) > 0 || cfg.Auth.APITokensFile != "" {
+		j := cfg.Auth.JWT
+		_, err := authn.New(authn.Options{SigningKeyFile: cfg.Auth.SigningKeyFile, PublicKeyFiles: j.PublicKeyFiles,
+			Issuer: j.Issuer, Audience: j.Audience, APITokensFile: cfg.Auth.APITokensFile})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("auth: %w", err))
+		} else {
+			fmt.Fprintln(e.stdout, "auth: key files ok")
+		}
+	}
+	return errors.Join(errs...)
 }

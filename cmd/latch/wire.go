@@ -1,9 +1,287 @@
 package main
 
-import "github.com/latch-dev/latch/proxy"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
 
-// wire joins the policy, authentication and store packages to the proxy
-// options, and registers their checks, loops and closers on a.
+	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/policy"
+	"github.com/latch-dev/latch/proxy"
+	"github.com/latch-dev/latch/proxy/authn"
+	"github.com/latch-dev/latch/resetstore"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// wire opens the policy, the authenticator and the store the config names,
+// joins them to the proxy options, and registers their checks, loops and
+// closers on a.
 func (a *app) wire(opts *proxy.Options) error {
+	cfg := a.cfg
+	engine, err := openPolicy(cfg, a.log, a.reg)
+	if err != nil {
+		return err
+	}
+	opts.Decider = decider{engine}
+	a.checks = append(a.checks, proxy.Check{Name: "policy", Err: func() error {
+		if engine.Rules() == 0 {
+			return errors.New("no policy rules loaded")
+		}
+		return nil
+	}})
+	a.loops = append(a.loops, func(ctx context.Context) {
+		if err := engine.Watch(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("policy watch stopped; SIGHUP and restarts still reload", "error", err)
+		}
+	})
+	a.reload = func() { _ = engine.Reload() }
+
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	auth, err := openAuth(cfg, a.log, a.reg)
+	if err != nil {
+		return err
+	}
+	opts.Authenticator = authenticator{auth}
+	opts.Tokens = auth
+	opts.TokenTTL = cfg.Auth.JWT.TTL.D()
+	a.checks = append(a.checks, proxy.Check{Name: "jwks", Err: auth.Ready})
+	a.loops = append(a.loops, auth.Run)
+
+	st, err := openStore(cfg, a.log, a.reg)
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, st.Close)
+	if err := writePID(cfg.DataDir); err != nil {
+		a.log.Warn("could not write the pid file", "error", err)
+	} else {
+		a.closers = append(a.closers, func() error { return removePID(cfg.DataDir) })
+	}
+	opts.Store = store{s: st, onPasswordChange: auth.Invalidate}
+	opts.ResetURL = cfg.Reset.URL
+	opts.Login = proxy.LoginLimits{MaxConcurrent: cfg.Login.MaxConcurrent,
+		PerAccount: cfg.Login.PerAccountPerMinute, PerAddress: cfg.Login.PerAddressPerMinute}
+	a.checks = append(a.checks, proxy.Check{Name: "store", Err: func() error {
+		_, err := st.ActiveTokens(context.Background())
+		return err
+	}})
+	a.loops = append(a.loops, func(ctx context.Context) { st.RunSweeper(ctx, cfg.Reset.SweepInterval.D()) })
 	return nil
+}
+
+func policyOptions(cfg *config.Config) policy.Options {
+	return policy.Options{
+		ModelPath:    cfg.Policy.Model,
+		RulesPath:    cfg.Policy.Rules,
+		TestsPath:    cfg.Policy.Tests,
+		MaxRuleDrop:  cfg.Policy.MaxRuleDrop,
+		PollInterval: pollInterval(cfg.Policy.PollInterval.D()),
+	}
+}
+
+// pollInterval maps the config's 0 (disabled) to the policy package's
+// negative value.
+func pollInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+func openPolicy(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*policy.Engine, error) {
+	o := policyOptions(cfg)
+	o.Logger = log
+	o.Registerer = reg
+	return policy.Open(o)
+}
+
+// signingKeyPath is the configured key, or <data_dir>/signing.key, which
+// latch creates (Ed25519, mode 0600) the first time it needs it.
+func signingKeyPath(cfg *config.Config) (string, error) {
+	if cfg.Auth.SigningKeyFile != "" {
+		if _, err := os.Stat(cfg.Auth.SigningKeyFile); err != nil {
+			return "", fmt.Errorf("auth.signing_key_file: %w", err)
+		}
+		return cfg.Auth.SigningKeyFile, nil
+	}
+	p := filepath.Join(cfg.DataDir, "signing.key")
+	if err := ensureEd25519Key(p); err != nil {
+		return "", fmt.Errorf("signing key %s: %w", p, err)
+	}
+	return p, nil
+}
+
+func authOptions(cfg *config.Config) (authn.Options, error) {
+	key, err := signingKeyPath(cfg)
+	if err != nil {
+		return authn.Options{}, err
+	}
+	j := cfg.Auth.JWT
+	return authn.Options{
+		SigningKeyFile: key,
+		PublicKeyFiles: j.PublicKeyFiles,
+		JWKSURL:        j.JWKSURL,
+		JWKSRefresh:    j.JWKSRefresh.D(),
+		Issuer:         j.Issuer,
+		Audience:       j.Audience,
+		Leeway:         j.Leeway.D(),
+		SubjectClaim:   j.SubjectClaim,
+		RolesClaim:     j.RolesClaim,
+		APITokensFile:  cfg.Auth.APITokensFile,
+		HTTPClient:     &http.Client{Timeout: 10 * time.Second},
+	}, nil
+}
+
+func openAuth(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*authn.Authenticator, error) {
+	o, err := authOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.Logger = log
+	o.Registerer = reg
+	return authn.New(o)
+}
+
+func openStore(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*resetstore.Store, error) {
+	minInterval := cfg.Reset.MinInterval.D()
+	if minInterval == 0 {
+		minInterval = -1 // 0 in the config disables the limit
+	}
+	s, err := resetstore.Open(cfg.StorePath(), resetstore.Options{
+		Timeout:     cfg.Store.LockTimeout.D(),
+		TokenTTL:    cfg.Reset.TTL.D(),
+		MinInterval: minInterval,
+		Logger:      log,
+		Registerer:  reg,
+	})
+	if errors.Is(err, resetstore.ErrLocked) {
+		return nil, fmt.Errorf("%w%s", err, holder(cfg.DataDir))
+	}
+	return s, err
+}
+
+// decider adapts the policy engine to the proxy.
+type decider struct{ e *policy.Engine }
+
+func (d decider) Decide(sub string, roles []string, method, path string) (proxy.Decision, error) {
+	r, err := d.e.Decide(sub, roles, method, path)
+	return proxy.Decision{Allow: r.Allow, Rule: r.Rule, Permission: r.Permission, Pattern: r.Pattern}, err
+}
+
+// authenticator adapts authn to the proxy: a Reason becomes a Denial.
+type authenticator struct{ a *authn.Authenticator }
+
+func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.Identity, *proxy.Denial, error) {
+	id, reason, err := x.a.Authenticate(ctx, h)
+	if err != nil {
+		return proxy.Identity{}, nil, err
+	}
+	if reason != "" {
+		return proxy.Identity{}, &proxy.Denial{Reason: string(reason), Message: reason.Message()}, nil
+	}
+	return proxy.Identity{Subject: id.Subject, Roles: id.Roles, Kind: id.Kind, IssuedAt: id.IssuedAt}, nil, nil
+}
+
+// store adapts resetstore to the proxy: its users and errors become the
+// proxy's.
+type store struct {
+	s                *resetstore.Store
+	onPasswordChange func(email string)
+}
+
+func user(u resetstore.User) proxy.User {
+	return proxy.User{Email: u.Email, Roles: u.Roles, HasPassword: u.HasPassword, Created: u.Created, PasswordChanged: u.PasswordChanged}
+}
+
+func storeErr(err error) error {
+	var rl *resetstore.RateLimitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, resetstore.ErrUserNotFound):
+		return proxy.ErrUserNotFound
+	case errors.Is(err, resetstore.ErrUserExists):
+		return proxy.ErrUserExists
+	case errors.Is(err, resetstore.ErrInvalidToken):
+		return proxy.ErrInvalidToken
+	case errors.Is(err, resetstore.ErrUsedToken):
+		return proxy.ErrUsedToken
+	case errors.Is(err, resetstore.ErrInvalidEmail):
+		return proxy.ErrUserNotFound
+	case errors.As(err, &rl):
+		return &proxy.RateLimited{RetryAfter: rl.RetryAfter}
+	case errors.Is(err, resetstore.ErrClosed):
+		return fmt.Errorf("%w: %v", proxy.ErrUnavailable, err)
+	}
+	return err
+}
+
+func (s store) PasswordChanged(ctx context.Context, email string) (time.Time, error) {
+	u, err := s.s.GetUser(ctx, email)
+	if errors.Is(err, resetstore.ErrUserNotFound) || errors.Is(err, resetstore.ErrInvalidEmail) {
+		return time.Time{}, nil
+	}
+	return u.PasswordChanged, storeErr(err)
+}
+
+func (s store) IssueResetToken(ctx context.Context, email string) (string, time.Time, error) {
+	t, exp, err := s.s.IssueResetToken(ctx, email)
+	return t, exp, storeErr(err)
+}
+
+func (s store) ValidateResetToken(ctx context.Context, token string) (string, time.Time, error) {
+	e, exp, err := s.s.ValidateResetToken(ctx, token)
+	return e, exp, storeErr(err)
+}
+
+func (s store) RedeemResetToken(ctx context.Context, token, pw string) (string, error) {
+	e, err := s.s.RedeemResetToken(ctx, token, pw)
+	if err == nil && s.onPasswordChange != nil {
+		s.onPasswordChange(e)
+	}
+	return e, storeErr(err)
+}
+
+func (s store) VerifyPassword(ctx context.Context, email, pw string) (proxy.User, bool, error) {
+	u, ok, err := s.s.VerifyPassword(ctx, email, pw)
+	return user(u), ok, storeErr(err)
+}
+
+func (s store) ListUsers(ctx context.Context) ([]proxy.User, error) {
+	us, err := s.s.ListUsers(ctx)
+	out := make([]proxy.User, len(us))
+	for i, u := range us {
+		out[i] = user(u)
+	}
+	return out, storeErr(err)
+}
+
+func (s store) GetUser(ctx context.Context, email string) (proxy.User, error) {
+	u, err := s.s.GetUser(ctx, email)
+	return user(u), storeErr(err)
+}
+
+func (s store) AddUser(ctx context.Context, email string, roles []string, pw string) (proxy.User, error) {
+	u, err := s.s.AddUser(ctx, email, roles, pw)
+	return user(u), storeErr(err)
+}
+
+func (s store) SetRoles(ctx context.Context, email string, roles []string) (proxy.User, error) {
+	u, err := s.s.SetRoles(ctx, email, roles)
+	return user(u), storeErr(err)
+}
+
+func (s store) DeleteUser(ctx context.Context, email string) error {
+	err := s.s.DeleteUser(ctx, email)
+	if err == nil && s.onPasswordChange != nil {
+		s.onPasswordChange(email)
+	}
+	return storeErr(err)
 }

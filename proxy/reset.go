@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// storeFailure answers for a store error that is not one of the expected
+// refusals: 503 when the store says it is unavailable, 500 otherwise. The
+// cause is logged, never sent.
+func (h *Handler) storeFailure(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, ErrUnavailable) {
+		writeError(w, r, h.log, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+			Message: "The user store is unavailable; try again later.", RetryAfter: 5 * time.Second}, err)
+		return
+	}
+	writeError(w, r, h.log, &Error{Status: http.StatusInternalServerError, Name: NameInternal,
+		Message: "latch could not complete this request."}, err)
+}
+
+// resetPassword answers POST /api/admin/user-admin/reset-password, after
+// authentication (401) and the policy (403): 415, 400, then 404, 429 or 200.
+func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
+	b, e := h.readObject(w, r, []field{{name: "id", required: true, email: true}})
+	if e != nil {
+		writeError(w, r, h.log, e, nil)
+		return
+	}
+	email := b.strs["id"]
+	token, _, err := h.opts.Store.IssueResetToken(r.Context(), email)
+	var rl *RateLimited
+	switch {
+	case errors.Is(err, ErrUserNotFound):
+		writeError(w, r, h.log, &Error{Status: http.StatusNotFound, Name: NameNotFound,
+			Message: fmt.Sprintf("Could not find the user with ID %q.", email)}, nil)
+		return
+	case errors.As(err, &rl):
+		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
+			Message:    "You can only send one new reset password email per minute, per user. Please try again later.",
+			RetryAfter: rl.RetryAfter}, nil)
+		return
+	case err != nil:
+		h.storeFailure(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"resetPasswordUrl": h.resetLink(token)})
+}
+
+// resetLink is ResetURL with the token added to its query.
+func (h *Handler) resetLink(token string) string {
+	u, err := url.Parse(h.opts.ResetURL)
+	if err != nil {
+		return h.opts.ResetURL + "?token=" + url.QueryEscape(token)
+	}
+	q := u.Query()
+	q.Set("token", token)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// tokenParam reads the single token query parameter.
+func tokenParam(r *http.Request) string {
+	v := r.URL.Query()["token"]
+	if len(v) != 1 || len(v[0]) > 256 {
+		return ""
+	}
+	return strings.TrimSpace(v[0])
+}
+
+var (
+	errInvalidToken = &Error{Status: http.StatusUnauthorized, Name: NameInvalidToken, Message: "Token was not valid"}
+	errUsedToken    = &Error{Status: http.StatusForbidden, Name: NameUsedToken, Message: "Token was already used"}
+)
+
+// validateReset answers GET /auth/reset/validate?token=...
+func (h *Handler) validateReset(w http.ResponseWriter, r *http.Request) {
+	token := tokenParam(r)
+	if token == "" {
+		writeError(w, r, h.log, errInvalidToken, nil)
+		return
+	}
+	email, expires, err := h.opts.Store.ValidateResetToken(r.Context(), token)
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		writeError(w, r, h.log, errInvalidToken, nil)
+	case errors.Is(err, ErrUsedToken):
+		writeError(w, r, h.log, errUsedToken, nil)
+	case err != nil:
+		h.storeFailure(w, r, err)
+	default:
+		writeJSON(w, http.StatusOK, map[string]any{"email": email, "expiresAt": expires.UTC().Format(time.RFC3339)})
+	}
+}
+
+// redeemReset answers POST /auth/reset/password {token, password}: the
+// password rules first, then the one-transaction redemption.
+func (h *Handler) redeemReset(w http.ResponseWriter, r *http.Request) {
+	b, e := h.readObject(w, r, []field{{name: "token", required: true, nonEmpty: true}, {name: "password"}})
+	if e != nil {
+		writeError(w, r, h.log, e, nil)
+		return
+	}
+	if e := passwordError(b.strs["password"]); e != nil {
+		writeError(w, r, h.log, e, nil)
+		return
+	}
+	email, err := h.opts.Store.RedeemResetToken(r.Context(), b.strs["token"], b.strs["password"])
+	switch {
+	case errors.Is(err, ErrInvalidToken):
+		writeError(w, r, h.log, errInvalidToken, nil)
+	case errors.Is(err, ErrUsedToken):
+		writeError(w, r, h.log, errUsedToken, nil)
+	case err != nil:
+		h.storeFailure(w, r, err)
+	default:
+		h.log.Info("password reset", "subject", email, "request_id", requestIDFrom(r.Context()))
+		writeJSON(w, http.StatusOK, map[string]string{"email": email})
+	}
+}
