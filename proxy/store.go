@@ -49,4 +49,6 @@ var (
 // RateLimited is a Store's refusal to issue another link yet.
 type RateLimited struct{ RetryAfter time.Duration }
 
-func (e *RateLimited) Error() string { return fmt.Sprintf("rate limited; retry after %v", e.RetryAfter) }
+func (e *RateLimited) Error() string {
+	return fmt.Sprintf("rate limited; retry after %v", e.RetryAfter)
+}

@@ -102,23 +102,25 @@ func (s *Store) commitIssues(batch []*issueRequest) {
 		}
 		return nil
 	})
+	// Count before answering, so a caller that returns sees its metrics.
 	issued := 0
-	for i, r := range batch {
-		res := results[i]
-		switch {
+	for i := range results {
+		switch res := &results[i]; {
 		case res.err != nil:
 			var rl *RateLimitError
 			if errors.As(res.err, &rl) {
 				s.metrics.rateLimited.Inc()
 			}
 		case err != nil:
-			res = issueResult{err: err}
+			*res = issueResult{err: err}
 		default:
 			issued++
 		}
-		r.res <- res
 	}
 	s.metrics.issued.Add(float64(issued))
+	for i, r := range batch {
+		r.res <- results[i]
+	}
 	if err != nil {
 		s.log.Error("reset token commit failed", "requests", len(batch), "err", err)
 	} else {

@@ -44,11 +44,19 @@ type userRecord struct {
 func (r *userRecord) user() User {
 	return User{
 		Email:           r.Email,
-		Roles:           slices.Clone(r.Roles),
+		Roles:           cloneRoles(r.Roles),
 		HasPassword:     r.PasswordHash != "",
 		Created:         r.Created,
 		PasswordChanged: r.PasswordChanged,
 	}
+}
+
+// cloneRoles copies roles so callers cannot alias stored state; none is nil.
+func cloneRoles(roles []string) []string {
+	if len(roles) == 0 {
+		return nil
+	}
+	return slices.Clone(roles)
 }
 
 const maxEmailLen = 254
@@ -106,7 +114,7 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	defer done()
 
 	now := s.now()
-	rec := &userRecord{Email: key, Roles: slices.Clone(roles), Created: now}
+	rec := &userRecord{Email: key, Roles: cloneRoles(roles), Created: now}
 	if password != "" {
 		if rec.PasswordHash, err = hashPassword(password, s.hash); err != nil {
 			return User{}, err
@@ -218,7 +226,7 @@ func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (Use
 		if err != nil {
 			return err
 		}
-		r.Roles = slices.Clone(roles)
+		r.Roles = cloneRoles(roles)
 		u = r.user()
 		return putUser(tx, r)
 	})

@@ -70,6 +70,9 @@ func TestUserCRUD(t *testing.T) {
 		t.Fatalf("SetRoles = %+v, %v; want roles [viewer]", u, err)
 	}
 
+	if u, err := s.SetRoles(ctx, "alice@example.com", []string{}); err != nil || u.Roles != nil {
+		t.Errorf("SetRoles(empty) = %#v, %v; want nil roles", u.Roles, err)
+	}
 	list, err := s.ListUsers(ctx)
 	if err != nil {
 		t.Fatal(err)
