@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -346,4 +347,32 @@ func TestRunSweeper(t *testing.T) {
 	}
 	cancel()
 	<-stopped
+}
+
+func TestNoSecretsInLogs(t *testing.T) {
+	var logs strings.Builder
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, clock := openStore(t, resetstore.Options{Logger: logger, TokenTTL: time.Minute})
+	ctx := context.Background()
+	const pw1, pw2, pw3 = "first-Secret-1", "second-Secret-2", "third-Secret-3"
+	mustAddUser(t, s, "tess@example.com", pw1)
+	tok := mustIssue(t, s, "tess@example.com")
+	_, _, _ = s.ValidateResetToken(ctx, tok)
+	if _, err := s.RedeemResetToken(ctx, tok, pw2); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = s.RedeemResetToken(ctx, tok, pw3)
+	_ = s.SetPassword(ctx, "tess@example.com", pw3)
+	_, _, _ = s.VerifyPassword(ctx, "tess@example.com", pw3)
+	clock.Advance(time.Hour)
+	_, _ = s.Sweep(ctx)
+
+	if logs.Len() == 0 {
+		t.Fatal("nothing logged at debug level; the test would prove nothing")
+	}
+	for _, secret := range []string{tok, pw1, pw2, pw3, "argon2id"} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("log contains %q:\n%s", secret, logs.String())
+		}
+	}
 }
