@@ -139,8 +139,11 @@ func dropUserTokens(tx *bolt.Tx, email string, keepUsed bool) (int, error) {
 // IssueResetToken creates a reset token for the user, deleting the user's
 // earlier unused tokens, and returns it with its expiry. It returns only
 // after the token is committed to disk. Concurrent calls share transactions
-// (group commit). Errors: ErrInvalidEmail, ErrUserNotFound, *RateLimitError
-// if the user was issued a token less than Options.MinInterval ago.
+// (group commit). A ctx cancelled before the group's transaction starts
+// returns ctx.Err() and changes nothing; once the transaction has started the
+// call waits for its outcome. Errors: ErrInvalidEmail, ErrUserNotFound,
+// *RateLimitError if the user was issued a token less than
+// Options.MinInterval ago.
 func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time.Time, error) {
 	key, err := normalizeEmail(email)
 	if err != nil {
