@@ -41,7 +41,7 @@
 //   - Password rules (length, character classes) are the caller's business;
 //     the store hashes whatever non-empty password it is given.
 //   - Tokens and passwords are never logged; email addresses may be logged at
-//     debug level.
+//     debug level, and at info level when a password is reset.
 //   - A context only stops an operation before its transaction starts; bbolt
 //     transactions are not interruptible.
 package resetstore
