@@ -113,10 +113,10 @@ func resolve(p string) (string, error) {
 	return out, nil
 }
 
-// protected reports whether the canonical path lies under one of the
+// Protected reports whether the canonical path lies under one of the
 // prefixes, compared without regard to case. The prefix "/api/admin/"
 // also covers "/api/admin" itself.
-func protected(canonical string, prefixes []string) bool {
+func Protected(canonical string, prefixes []string) bool {
 	for _, p := range prefixes {
 		if hasPrefixFold(canonical, p) || hasPrefixFold(canonical+"/", p) {
 			return true

@@ -81,8 +81,8 @@ func TestProtected(t *testing.T) {
 		{"/", false},
 	}
 	for _, tt := range tests {
-		if got := protected(tt.path, prefixes); got != tt.want {
-			t.Errorf("protected(%q) = %v, want %v", tt.path, got, tt.want)
+		if got := Protected(tt.path, prefixes); got != tt.want {
+			t.Errorf("Protected(%q) = %v, want %v", tt.path, got, tt.want)
 		}
 	}
 }
@@ -139,11 +139,11 @@ func FuzzCanonical(f *testing.F) {
 			t.Fatalf("Canonical(%q) = %q is not clean", in, out)
 		}
 		// Protection is never lost under any reading of the input.
-		if protected(out, prefixes) {
+		if Protected(out, prefixes) {
 			return
 		}
 		for _, r := range readings(in) {
-			if protected(r, prefixes) {
+			if Protected(r, prefixes) {
 				t.Fatalf("Canonical(%q) = %q is unprotected, but the reading %q is protected", in, out, r)
 			}
 		}

@@ -224,7 +224,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	stripIdentityHeaders(r.Header, []string{h.opts.UserHeader, h.opts.RolesHeader})
 
 	local, class := h.localRoute(r, st)
-	isProtected := protected(escaped, h.opts.Protect)
+	isProtected := Protected(escaped, h.opts.Protect)
 	switch {
 	case class != "":
 		st.class = class
@@ -300,9 +300,8 @@ func (h *Handler) checkSession(ctx context.Context, id Identity) (*Denial, error
 	return nil, nil
 }
 
-// authorize asks the Decider about the canonical path and, when it differs,
-// its lower-case form: a case-insensitive backend reads both the same, so
-// both must be allowed.
+// authorize decides a protected request (see Decide), logs the decision
+// and answers 403 unless it is allowed.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState) bool {
 	id := st.identity
 	if id == nil {
@@ -310,36 +309,60 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState
 		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msgNoAuthHeader}, nil)
 		return false
 	}
-	var d Decision
-	var err error
-	if h.opts.Decider == nil {
-		err = errors.New("no policy configured")
-	} else {
-		d, err = h.opts.Decider.Decide(id.Subject, id.Roles, r.Method, st.escaped)
-		if lower := strings.ToLower(st.escaped); err == nil && d.Allow && lower != st.escaped {
-			d, err = h.opts.Decider.Decide(id.Subject, id.Roles, r.Method, lower)
-		}
-	}
+	v := Decide(h.opts.Decider, id.Subject, id.Roles, r.Method, st.escaped)
 	decision := "allow"
 	switch {
-	case err != nil:
+	case v.Err != nil:
 		decision = "error"
-	case !d.Allow:
+	case !v.Allow:
 		decision = "deny"
 	}
 	h.log.Info("decision", "request_id", requestIDFrom(r.Context()), "subject", id.Subject,
 		"roles", id.Roles, "method", r.Method, "path", st.escaped, "decision", decision,
-		"rule", strings.Join(d.Rule, ", "))
+		"rule", strings.Join(v.Rule, ", "))
 	if decision == "allow" {
 		return true
 	}
-	msg := fmt.Sprintf("You need permission to %s %s.", r.Method, st.escaped)
-	switch {
-	case d.Permission != "":
-		msg = fmt.Sprintf("You need the %q permission to perform this action.", d.Permission)
-	case d.Pattern != "":
-		msg = fmt.Sprintf("You need permission to %s %s.", r.Method, d.Pattern)
-	}
-	writeError(w, r, h.log, &Error{Status: http.StatusForbidden, Name: NameNoAccess, Message: msg}, err)
+	writeError(w, r, h.log, &Error{Status: http.StatusForbidden, Name: NameNoAccess,
+		Message: v.Message(r.Method, st.escaped)}, v.Err)
 	return false
+}
+
+// Verdict is Decide's answer: the deciding Decision, or Err when the
+// policy could not decide (which denies).
+type Verdict struct {
+	Decision
+	Err error
+}
+
+// Decide is the proxy's authorization of a canonical path, shared with
+// `latch policy explain` so both always agree. It asks d about the path
+// and, when it differs, about its lower-case form: a case-insensitive
+// backend reads both the same, so both must be allowed. A nil Decider or
+// an error denies.
+func Decide(d Decider, sub string, roles []string, method, canonical string) Verdict {
+	if d == nil {
+		return Verdict{Err: errors.New("no policy configured")}
+	}
+	dec, err := d.Decide(sub, roles, method, canonical)
+	if lower := strings.ToLower(canonical); err == nil && dec.Allow && lower != canonical {
+		dec, err = d.Decide(sub, roles, method, lower)
+	}
+	if err != nil {
+		return Verdict{Decision: Decision{Rule: dec.Rule}, Err: err}
+	}
+	return Verdict{Decision: dec}
+}
+
+// Message is the client's 403 message for a denial: the permission the
+// rules name, or else the method and route pattern. It never lists the
+// caller's roles or the rules.
+func (v Verdict) Message(method, path string) string {
+	switch {
+	case v.Permission != "":
+		return fmt.Sprintf("You need the %q permission to perform this action.", v.Permission)
+	case v.Pattern != "":
+		return fmt.Sprintf("You need permission to %s %s.", method, v.Pattern)
+	}
+	return fmt.Sprintf("You need permission to %s %s.", method, path)
 }

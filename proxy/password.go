@@ -2,10 +2,10 @@ package proxy
 
 import "unicode"
 
-// passwordProblems checks a new password against the OWASP rules the API
+// PasswordProblems checks a new password against the OWASP rules the API
 // follows and returns every failure, in a fixed order; nil means it passes.
 // Length counts characters, not bytes.
-func passwordProblems(pw string) []string {
+func PasswordProblems(pw string) []string {
 	var problems []string
 	n := 0
 	var lower, upper, digit, special bool
@@ -60,7 +60,7 @@ func passwordError(pw string) *Error {
 	if pw == "" {
 		return &Error{Status: 400, Name: NamePasswordUndef, Message: "Password cannot be empty or undefined"}
 	}
-	problems := passwordProblems(pw)
+	problems := PasswordProblems(pw)
 	if len(problems) == 0 {
 		return nil
 	}

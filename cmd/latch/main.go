@@ -48,6 +48,12 @@ Usage:
   latch serve --config FILE    run the proxy (the main job)
   latch check --config FILE    validate the config and policy, then exit
   latch demo                   run latch with a demo upstream, users and tokens
+  latch token --config FILE --sub EMAIL [--role R]... [--ttl D]
+                               mint a JWT with latch's signing key
+  latch users add|list|delete|set-roles --config FILE ...
+                               manage users while latch is not serving
+  latch policy explain --config FILE --sub EMAIL [--role R]... METHOD PATH
+                               show the canonical path and the decision
   latch version                print the version
   latch help                   print this help
 
@@ -72,6 +78,12 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return cmdServe(ctx, e, rest)
 	case "check":
 		return cmdCheck(e, rest)
+	case "token":
+		return cmdToken(e, rest)
+	case "users":
+		return cmdUsers(ctx, e, rest)
+	case "policy":
+		return cmdPolicy(e, rest)
 	case "demo":
 		return cmdDemo(ctx, e, rest)
 	case "version", "--version":

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/policy"
+	"github.com/latch-dev/latch/proxy"
+)
+
+// cmdPolicy runs `latch policy explain`: the canonical path and the
+// decision the running proxy would make, with the deciding rule.
+func cmdPolicy(e *env, args []string) error {
+	if len(args) == 0 || args[0] != "explain" {
+		fmt.Fprintln(e.stderr, "Usage: latch policy explain --config FILE --sub EMAIL [--role R]... METHOD PATH")
+		return errUsage
+	}
+	fs := newFlags("policy explain", "policy explain --config FILE --sub EMAIL [--role R]... METHOD PATH", e.stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	sub := fs.String("sub", "", "subject (the user's email)")
+	var roles stringList
+	fs.Var(&roles, "role", "a role (repeat for more)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return errUsage
+	}
+	if *path == "" || *sub == "" || fs.NArg() != 2 {
+		fs.Usage()
+		return errUsage
+	}
+	method, raw := strings.ToUpper(fs.Arg(0)), fs.Arg(1)
+	cfg, err := config.Load(*path, e.environ)
+	if err != nil {
+		return err
+	}
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	canonical, err := proxy.Canonical(raw)
+	if err != nil {
+		fmt.Fprintf(e.stdout, "path: %s\ndecision: refused with 400 (%v)\n", raw, err)
+		return nil
+	}
+	fmt.Fprintf(e.stdout, "path: %s\n", canonical)
+	if !proxy.Protected(canonical, cfg.Policy.Protect) {
+		fmt.Fprintf(e.stdout, "decision: allow (not under policy.protect %v; forwarded without a policy check)\n", cfg.Policy.Protect)
+		return nil
+	}
+	eng, err := policy.Open(policyOptions(cfg))
+	if err != nil {
+		return err
+	}
+	d := proxy.Decide(decider{eng}, *sub, roles, method, canonical)
+	switch {
+	case d.Err != nil:
+		fmt.Fprintf(e.stdout, "decision: deny (the policy could not decide: %v)\n", d.Err)
+	case d.Allow:
+		fmt.Fprintf(e.stdout, "decision: allow\nrule: %s\n", strings.Join(d.Rule, ", "))
+	case d.Rule != nil:
+		fmt.Fprintf(e.stdout, "decision: deny\nrule: %s\n", strings.Join(d.Rule, ", "))
+	default:
+		fmt.Fprintln(e.stdout, "decision: deny\nrule: none matched")
+	}
+	if !d.Allow && d.Err == nil {
+		fmt.Fprintf(e.stdout, "message: %s\n", d.Message(method, canonical))
+	}
+	return nil
+}

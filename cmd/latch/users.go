@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/proxy"
+)
+
+const usersUsage = `Usage:
+  latch users add --config FILE --email E [--role R]... [--password-stdin] [--reset-link]
+  latch users list --config FILE
+  latch users delete --config FILE --email E
+  latch users set-roles --config FILE --email E [--role R]...
+
+The store is a file only one process may open: while latch serve runs, use
+its /api/admin/user-admin API instead.
+`
+
+func cmdUsers(ctx context.Context, e *env, args []string) error {
+	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
+		fmt.Fprint(e.stderr, usersUsage)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	sub, rest := args[0], args[1:]
+	fs := newFlags("users "+sub, "users "+sub+" --config FILE ...", e.stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	var email *string
+	var roles stringList
+	var pwStdin, link *bool
+	switch sub {
+	case "add":
+		email = fs.String("email", "", "the user's email")
+		fs.Var(&roles, "role", "a role (repeat for more)")
+		pwStdin = fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+		link = fs.Bool("reset-link", false, "print a reset link the user can set a password with")
+	case "delete":
+		email = fs.String("email", "", "the user's email")
+	case "set-roles":
+		email = fs.String("email", "", "the user's email")
+		fs.Var(&roles, "role", "a role (repeat for more)")
+	case "list":
+	default:
+		fmt.Fprintf(e.stderr, "latch users: unknown command %q\n\n%s", sub, usersUsage)
+		return errUsage
+	}
+	if done, err := parse(fs, rest); done {
+		return err
+	}
+	if *path == "" || (email != nil && *email == "") {
+		fmt.Fprintln(e.stderr, "latch users "+sub+": --config and --email are required")
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := config.Load(*path, e.environ)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	st, err := openStore(cfg, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	switch sub {
+	case "add":
+		pw := ""
+		if *pwStdin {
+			line, err := bufio.NewReader(e.stdin).ReadString('\n')
+			if err != nil && line == "" {
+				return errors.New("--password-stdin: no password on stdin")
+			}
+			pw = strings.TrimRight(line, "\r\n")
+			if problems := proxy.PasswordProblems(pw); len(problems) > 0 {
+				return fmt.Errorf("--password-stdin: %s", strings.Join(problems, " "))
+			}
+		}
+		u, err := st.AddUser(ctx, *email, roles, pw)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added %s (roles: %s)\n", u.Email, strings.Join(u.Roles, ","))
+		if *link {
+			tok, exp, err := st.IssueResetToken(ctx, u.Email)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "reset link (valid until %s): %s?token=%s\n", exp.UTC().Format(time.RFC3339), cfg.Reset.URL, tok)
+		}
+	case "list":
+		us, err := st.ListUsers(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "EMAIL\tROLES\tPASSWORD\tCREATED")
+		for _, u := range us {
+			pw := "no (reset link only)"
+			if u.HasPassword {
+				pw = "set " + u.PasswordChanged.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Email, strings.Join(u.Roles, ","), pw, u.Created.UTC().Format(time.RFC3339))
+		}
+		return tw.Flush()
+	case "delete":
+		if err := st.DeleteUser(ctx, *email); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "deleted %s\n", strings.ToLower(*email))
+	case "set-roles":
+		u, err := st.SetRoles(ctx, *email, roles)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s roles: %s\n", u.Email, strings.Join(u.Roles, ","))
+	}
+	return nil
+}
