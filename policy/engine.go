@@ -98,6 +98,7 @@ func Open(opts Options) (*Engine, error) {
 	defer e.mu.Unlock()
 	e.tried = digest
 	e.install(st)
+	e.log.Info("policy loaded", "generation", st.gen, "rules", st.rules(), "hash", st.hash, "tests", st.tests)
 	return e, nil
 }
 

@@ -1,8 +1,11 @@
 package policy
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -141,6 +144,36 @@ func checkFileError(t *testing.T, err error, path string, line int, reason strin
 	}
 	if !strings.HasPrefix(err.Error(), want) {
 		t.Errorf("message %q does not start with %q", err.Error(), want)
+	}
+}
+
+func TestRefusedReloadIsLogged(t *testing.T) {
+	f := newFixture(t)
+	var buf bytes.Buffer
+	opts := f.options()
+	opts.Logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	e, err := Open(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content, line := appendLine("p, role:admin, /api/admin/*, ^(GET$, allow")(readShipped(t, "policy.csv"))
+	writeFile(t, f.rules, content)
+	if err := e.Reload(); err == nil {
+		t.Fatal("Reload: got no error, want one")
+	}
+	var entry struct {
+		Level  string
+		File   string
+		Line   int
+		Reason string
+	}
+	last := bytes.TrimSpace(buf.Bytes())
+	last = last[bytes.LastIndexByte(last, '\n')+1:]
+	if err := json.Unmarshal(last, &entry); err != nil {
+		t.Fatalf("last log line %q: %v", last, err)
+	}
+	if entry.Level != "ERROR" || entry.File != f.rules || entry.Line != line || !strings.Contains(entry.Reason, "regexMatch") {
+		t.Errorf("log entry: got %+v, want ERROR naming %s line %d and regexMatch", entry, f.rules, line)
 	}
 }
 
