@@ -294,7 +294,9 @@ func (h *Handler) checkSession(ctx context.Context, id Identity) (*Denial, error
 	if err != nil {
 		return nil, err
 	}
-	if !changed.IsZero() && (id.IssuedAt.IsZero() || id.IssuedAt.Before(changed.Truncate(time.Second))) {
+	// iat has one-second precision: a token whose iat is the second of the
+	// change may come from before it, so it is refused too (fail closed).
+	if !changed.IsZero() && (id.IssuedAt.IsZero() || !id.IssuedAt.After(changed)) {
 		return &Denial{Reason: "revoked", Message: "The token was issued before the last password change; log in again."}, nil
 	}
 	return nil, nil
