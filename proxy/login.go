@@ -78,8 +78,11 @@ var errBadLogin = &Error{Status: http.StatusUnauthorized, Name: NamePasswordMism
 // An unknown user and a wrong password get the same answer, after the same
 // password-hash work (the store hashes against a dummy for unknown users).
 func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
+	result := "error"
+	defer func() { h.metrics.logins.WithLabelValues(result).Inc() }()
 	b, e := h.readObject(w, r, []field{{name: "email", required: true, email: true}, {name: "password", required: true}})
 	if e != nil {
+		result = "invalid"
 		writeError(w, r, h.log, e, nil)
 		return
 	}
@@ -90,6 +93,7 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.ToLower(b.strs["email"])
 	if ok, retry := h.login.allow(email, clientAddr(r)); !ok {
+		result = "rate_limited"
 		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
 			Message: "Too many login attempts. Please try again later.", RetryAfter: retry}, nil)
 		return
@@ -98,6 +102,7 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 	case h.login.slots <- struct{}{}:
 		defer func() { <-h.login.slots }()
 	default:
+		result = "busy"
 		writeError(w, r, h.log, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
 			Message: "Too many logins at once. Please try again shortly.", RetryAfter: time.Second}, nil)
 		return
@@ -108,6 +113,7 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
+		result = "failure"
 		h.log.Info("login failed", "request_id", requestIDFrom(r.Context()))
 		writeError(w, r, h.log, errBadLogin, nil)
 		return
@@ -127,6 +133,7 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, &Error{Status: 500, Name: NameInternal, Message: "latch could not issue a token."}, err)
 		return
 	}
+	result = "success"
 	h.log.Info("login", "subject", u.Email, "request_id", requestIDFrom(r.Context()))
 	writeJSON(w, http.StatusOK, map[string]string{"token": token, "expiresAt": exp.UTC().Format(time.RFC3339)})
 }

@@ -17,6 +17,7 @@ type metrics struct {
 	duration       *prometheus.HistogramVec
 	upstream       prometheus.Histogram
 	upstreamErrors *prometheus.CounterVec
+	logins         *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,12 +40,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "latch_upstream_errors_total",
 			Help: "Forwarded requests that got no answer from the upstream, by reason (refused, timeout, reset, canceled, other).",
 		}, []string{"reason"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latch_login_attempts_total",
+			Help: "POST /auth/simple/login attempts by result (success, failure, rate_limited, busy, invalid, error).",
+		}, []string{"result"}),
+	}
+	for _, r := range []string{"success", "failure", "rate_limited", "busy", "invalid", "error"} {
+		m.logins.WithLabelValues(r)
 	}
 	for _, r := range []string{"refused", "timeout", "reset", "canceled", "other"} {
 		m.upstreamErrors.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.upstream, m.upstreamErrors} {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.upstream, m.upstreamErrors, m.logins} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

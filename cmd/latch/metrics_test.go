@@ -42,6 +42,7 @@ var goldenMetrics = []string{
 	"latch_http_requests_total",
 	"latch_jwks_keys",
 	"latch_jwks_refresh_failures_total",
+	"latch_login_attempts_total",
 	"latch_policy_last_reload_successful",
 	"latch_policy_reloads_total",
 	"latch_policy_rules",
