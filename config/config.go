@@ -152,10 +152,33 @@ type Login struct {
 
 // Store configures the user and token store.
 type Store struct {
-	// Backend is "bbolt" (the default).
+	// Backend is "bbolt" (the default: one file in data_dir, one process)
+	// or "etcd" (shared by several latch replicas).
 	Backend string `yaml:"backend"`
-	// LockTimeout bounds waiting for the data file's lock. Default 2s.
+	// LockTimeout bounds waiting for the bbolt file's lock. Default 2s.
 	LockTimeout Duration `yaml:"lock_timeout"`
+	Etcd        Etcd     `yaml:"etcd"`
+}
+
+// Etcd configures the etcd backend (store.backend: etcd).
+type Etcd struct {
+	// Endpoints are the etcd members' client URLs. Required for etcd.
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix starts every key latch writes. Default "/latch/".
+	Prefix string `yaml:"prefix"`
+	// DialTimeout bounds connecting to a member. Default 5s.
+	DialTimeout Duration `yaml:"dial_timeout"`
+	// RequestTimeout bounds each request; beyond it reset and login answer
+	// 503. Default 5s.
+	RequestTimeout Duration `yaml:"request_timeout"`
+	// Username and PasswordFile enable etcd authentication. Empty: none.
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	// CAFile, CertFile and KeyFile enable TLS (client certificate when
+	// CertFile and KeyFile are set). Empty: plain TCP.
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // Log configures log/slog output.
@@ -233,7 +256,8 @@ func Default() *Config {
 			SweepInterval: Duration(10 * time.Minute),
 		},
 		Login: Login{MaxConcurrent: 4, PerAccountPerMinute: 10, PerAddressPerMinute: 30},
-		Store: Store{Backend: "bbolt", LockTimeout: Duration(2 * time.Second)},
+		Store: Store{Backend: "bbolt", LockTimeout: Duration(2 * time.Second), Etcd: Etcd{
+			Prefix: "/latch/", DialTimeout: Duration(5 * time.Second), RequestTimeout: Duration(5 * time.Second)}},
 		Log:   Log{Format: "json", Level: "info"},
 	}
 }
@@ -297,7 +321,8 @@ func (c *Config) fillDerived() {
 // resolvePaths makes every relative file path absolute against dir.
 func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{&c.DataDir, &c.Policy.Model, &c.Policy.Rules, &c.Policy.Tests,
-		&c.Auth.SigningKeyFile, &c.Auth.APITokensFile} {
+		&c.Auth.SigningKeyFile, &c.Auth.APITokensFile, &c.Store.Etcd.PasswordFile,
+		&c.Store.Etcd.CAFile, &c.Store.Etcd.CertFile, &c.Store.Etcd.KeyFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

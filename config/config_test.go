@@ -28,6 +28,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-jwks-url.yaml", `auth.jwt.jwks_url: "file:///etc/keys.json" is not an http(s) URL`},
 		{"bad-public-url.yaml", `public_url: "example.com" is not an http(s) URL`},
 		{"bad-store-backend.yaml", `store.backend: "sqlite" is not a known backend`},
+		{"etcd-no-endpoints.yaml", `store.etcd.endpoints: must list at least one etcd client URL`},
 		{"wrong-type.yaml", `cannot unmarshal !!seq into string`},
 		{"duplicate-key.yaml", `mapping key "upstream" already defined at line 1`},
 	}

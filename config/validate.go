@@ -154,8 +154,30 @@ func (c *Config) Validate() error {
 	if c.Login.PerAddressPerMinute < 1 {
 		bad("login.per_address_per_minute", c.Login.PerAddressPerMinute, "must be at least 1")
 	}
-	if c.Store.Backend != "bbolt" {
-		bad("store.backend", c.Store.Backend, "is not a known backend (bbolt)")
+	switch c.Store.Backend {
+	case "bbolt":
+	case "etcd":
+		if len(c.Store.Etcd.Endpoints) == 0 {
+			bad("store.etcd.endpoints", nil, "must list at least one etcd client URL when store.backend is etcd")
+		}
+		for i, ep := range c.Store.Etcd.Endpoints {
+			if u, err := url.Parse(ep); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				bad(fmt.Sprintf("store.etcd.endpoints[%d]", i), ep, "is not an http(s) URL")
+			}
+		}
+		if !strings.HasPrefix(c.Store.Etcd.Prefix, "/") {
+			bad("store.etcd.prefix", c.Store.Etcd.Prefix, "must start with /")
+		}
+		positive("store.etcd.dial_timeout", c.Store.Etcd.DialTimeout)
+		positive("store.etcd.request_timeout", c.Store.Etcd.RequestTimeout)
+		if (c.Store.Etcd.CertFile == "") != (c.Store.Etcd.KeyFile == "") {
+			bad("store.etcd.key_file", c.Store.Etcd.KeyFile, "and store.etcd.cert_file must be set together")
+		}
+		if (c.Store.Etcd.Username == "") != (c.Store.Etcd.PasswordFile == "") {
+			bad("store.etcd.password_file", c.Store.Etcd.PasswordFile, "and store.etcd.username must be set together")
+		}
+	default:
+		bad("store.backend", c.Store.Backend, "is not a known backend (bbolt or etcd)")
 	}
 	positive("store.lock_timeout", c.Store.LockTimeout)
 	switch c.Log.Format {
