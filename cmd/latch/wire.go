@@ -149,7 +149,34 @@ func openAuth(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	return authn.New(o)
 }
 
-func openStore(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*resetstore.Store, error) {
+// backend is what latch needs from a user and token store. The bbolt
+// store (resetstore.Store) provides it; other backends return the same
+// resetstore errors.
+type backend interface {
+	AddUser(ctx context.Context, email string, roles []string, password string) (resetstore.User, error)
+	GetUser(ctx context.Context, email string) (resetstore.User, error)
+	ListUsers(ctx context.Context) ([]resetstore.User, error)
+	DeleteUser(ctx context.Context, email string) error
+	SetRoles(ctx context.Context, email string, roles []string) (resetstore.User, error)
+	VerifyPassword(ctx context.Context, email, password string) (resetstore.User, bool, error)
+	IssueResetToken(ctx context.Context, email string) (string, time.Time, error)
+	ValidateResetToken(ctx context.Context, token string) (string, time.Time, error)
+	RedeemResetToken(ctx context.Context, token, newPassword string) (string, error)
+	ActiveTokens(ctx context.Context) (int, error)
+	RunSweeper(ctx context.Context, every time.Duration)
+	Close() error
+}
+
+// openStore opens the backend the config names.
+func openStore(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (backend, error) {
+	switch cfg.Store.Backend {
+	case "bbolt":
+		return openBolt(cfg, log, reg)
+	}
+	return nil, fmt.Errorf("store.backend: %q is not a known backend", cfg.Store.Backend)
+}
+
+func openBolt(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (backend, error) {
 	minInterval := cfg.Reset.MinInterval.D()
 	if minInterval == 0 {
 		minInterval = -1 // 0 in the config disables the limit
@@ -164,7 +191,10 @@ func openStore(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) 
 	if errors.Is(err, resetstore.ErrLocked) {
 		return nil, fmt.Errorf("%w%s", err, holder(cfg.DataDir))
 	}
-	return s, err
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // decider adapts the policy engine to the proxy.
@@ -192,7 +222,7 @@ func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.I
 // store adapts resetstore to the proxy: its users and errors become the
 // proxy's.
 type store struct {
-	s                *resetstore.Store
+	s                backend
 	onPasswordChange func(email string)
 }
 
