@@ -37,15 +37,20 @@ func (h *Handler) routes() {
 
 // localRoute finds the local handler for r and its route class. The
 // returned request has the lower-cased canonical path the pattern matched,
-// so handlers read path values from it.
+// so handlers read path values from it. Most requests match nothing, so the
+// mux is probed with a small request and r is copied only on a match.
 func (h *Handler) localRoute(r *http.Request, st *reqState) (*http.Request, string) {
-	probe := r.Clone(r.Context())
-	probe.URL.Path = strings.ToLower(st.path)
-	probe.URL.RawPath = ""
+	lower := strings.ToLower(st.path)
+	probe := &http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: lower}}
 	if _, pattern := h.local.Handler(probe); pattern == "" {
 		return nil, ""
 	} else {
-		return probe, classOf(pattern)
+		r2 := new(http.Request)
+		*r2 = *r
+		u := *r.URL
+		u.Path, u.RawPath = lower, ""
+		r2.URL = &u
+		return r2, classOf(pattern)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/latch-dev/latch/config"
@@ -64,7 +65,11 @@ func (a *app) wire(opts *proxy.Options) error {
 	} else {
 		a.closers = append(a.closers, func() error { return removePID(cfg.DataDir) })
 	}
-	opts.Store = store{s: st, onPasswordChange: auth.Invalidate}
+	sessions := (*sessionCache)(nil)
+	if cfg.Store.Backend == "bbolt" {
+		sessions = newSessionCache(100_000)
+	}
+	opts.Store = store{s: st, onPasswordChange: auth.Invalidate, sessions: sessions}
 	opts.ResetURL = cfg.Reset.URL
 	opts.Login = proxy.LoginLimits{MaxConcurrent: cfg.Login.MaxConcurrent,
 		PerAccount: cfg.Login.PerAccountPerMinute, PerAddress: cfg.Login.PerAddressPerMinute}
@@ -224,6 +229,19 @@ func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.I
 type store struct {
 	s                backend
 	onPasswordChange func(email string)
+	// sessions caches PasswordChanged; nil when other processes may change
+	// passwords (a shared backend).
+	sessions *sessionCache
+}
+
+// changed drops what is cached about email after a write to that user.
+func (s store) changed(email string) {
+	if s.sessions != nil {
+		s.sessions.drop(strings.ToLower(email))
+	}
+	if s.onPasswordChange != nil {
+		s.onPasswordChange(email)
+	}
 }
 
 func user(u resetstore.User) proxy.User {
@@ -254,11 +272,23 @@ func storeErr(err error) error {
 }
 
 func (s store) PasswordChanged(ctx context.Context, email string) (time.Time, error) {
-	u, err := s.s.GetUser(ctx, email)
-	if errors.Is(err, resetstore.ErrUserNotFound) || errors.Is(err, resetstore.ErrInvalidEmail) {
-		return time.Time{}, nil
+	key := strings.ToLower(email)
+	if s.sessions != nil {
+		if t, ok := s.sessions.get(key); ok {
+			return t, nil
+		}
 	}
-	return u.PasswordChanged, storeErr(err)
+	u, err := s.s.GetUser(ctx, email)
+	switch {
+	case errors.Is(err, resetstore.ErrUserNotFound) || errors.Is(err, resetstore.ErrInvalidEmail):
+		u, err = resetstore.User{}, nil
+	case err != nil:
+		return time.Time{}, storeErr(err)
+	}
+	if s.sessions != nil {
+		s.sessions.put(key, u.PasswordChanged)
+	}
+	return u.PasswordChanged, nil
 }
 
 func (s store) IssueResetToken(ctx context.Context, email string) (string, time.Time, error) {
@@ -273,8 +303,8 @@ func (s store) ValidateResetToken(ctx context.Context, token string) (string, ti
 
 func (s store) RedeemResetToken(ctx context.Context, token, pw string) (string, error) {
 	e, err := s.s.RedeemResetToken(ctx, token, pw)
-	if err == nil && s.onPasswordChange != nil {
-		s.onPasswordChange(e)
+	if err == nil {
+		s.changed(e)
 	}
 	return e, storeErr(err)
 }
@@ -300,6 +330,7 @@ func (s store) GetUser(ctx context.Context, email string) (proxy.User, error) {
 
 func (s store) AddUser(ctx context.Context, email string, roles []string, pw string) (proxy.User, error) {
 	u, err := s.s.AddUser(ctx, email, roles, pw)
+	s.changed(email)
 	return user(u), storeErr(err)
 }
 
@@ -310,8 +341,6 @@ func (s store) SetRoles(ctx context.Context, email string, roles []string) (prox
 
 func (s store) DeleteUser(ctx context.Context, email string) error {
 	err := s.s.DeleteUser(ctx, email)
-	if err == nil && s.onPasswordChange != nil {
-		s.onPasswordChange(email)
-	}
+	s.changed(email)
 	return storeErr(err)
 }
