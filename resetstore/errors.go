@@ -29,6 +29,10 @@ var (
 	ErrLocked = errors.New("resetstore: data file is locked")
 	// ErrClosed means the Store has been closed.
 	ErrClosed = errors.New("resetstore: store is closed")
+	// ErrUnavailable means a networked backend (etcdstore) could not be
+	// reached or did not answer in time; the operation may or may not have
+	// taken effect. The bbolt Store never returns it.
+	ErrUnavailable = errors.New("resetstore: store unavailable")
 )
 
 // Unexported refinements of ErrInvalidToken, so metrics and logs can tell why

@@ -1,0 +1,149 @@
+package resetstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Record is one entry of an Export, and what Import reads: exactly one of
+// User and Token is set. Records carry password hashes and token hashes,
+// never passwords or tokens, so copying them between backends (latch store
+// migrate) keeps every password and every live reset link working.
+type Record struct {
+	User  *UserRecord
+	Token *TokenRecord
+}
+
+// UserRecord is a stored user with everything a backend keeps.
+type UserRecord struct {
+	// Email is the lowercased email address.
+	Email string
+	// Roles are the user's roles; nil means none.
+	Roles []string
+	// PasswordHash is the PHC-encoded argon2id hash; empty means no password.
+	PasswordHash string
+	// Created is when the user was added.
+	Created time.Time
+	// PasswordChanged is when the password was last set; zero if never.
+	PasswordChanged time.Time
+	// ResetIssued is when the user's last reset token was issued (the rate
+	// limit counts from it); zero if never.
+	ResetIssued time.Time
+}
+
+// TokenRecord is a stored reset token.
+type TokenRecord struct {
+	// Hash is the SHA-256 of the token's raw bytes.
+	Hash TokenHash
+	// Email is the lowercased email of the token's user.
+	Email string
+	// Created and Expires bound the token's life.
+	Created, Expires time.Time
+	// Used is when the token was redeemed; zero if it was not.
+	Used time.Time
+}
+
+// Export calls fn with every user (ordered by email), then with every token
+// that has not expired, used or not, all from one consistent read. It stops
+// at fn's first error and returns it.
+func (s *Store) Export(ctx context.Context, fn func(Record) error) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	now := s.now()
+	return s.db.View(func(tx *bolt.Tx) error {
+		err := tx.Bucket([]byte(bucketUsers)).ForEach(func(k, v []byte) error {
+			var r userRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("resetstore: decoding user %q: %w", k, err)
+			}
+			return fn(Record{User: &UserRecord{Email: r.Email, Roles: cloneRoles(r.Roles), PasswordHash: r.PasswordHash,
+				Created: r.Created, PasswordChanged: r.PasswordChanged, ResetIssued: r.ResetIssued}})
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket([]byte(bucketTokens)).ForEach(func(k, v []byte) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			var r tokenRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("resetstore: decoding token record: %w", err)
+			}
+			if len(k) != len(TokenHash{}) || r.Purpose != purposeReset || !now.Before(r.Expires) {
+				return nil
+			}
+			return fn(Record{Token: &TokenRecord{Hash: TokenHash(k), Email: r.Email,
+				Created: r.Created, Expires: r.Expires, Used: r.Used}})
+		})
+	})
+}
+
+// Import writes recs in one transaction: a user replaces the stored user of
+// that email (its tokens stay), a token replaces the stored token of that
+// hash. A token whose user is neither stored nor earlier in recs is refused
+// with an error wrapping ErrUserNotFound, and then nothing is written;
+// expired tokens are skipped. Emails are normalised as AddUser does.
+func (s *Store) Import(ctx context.Context, recs []Record) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	now := s.now()
+	return s.update(func(tx *bolt.Tx) error {
+		for _, rec := range recs {
+			switch {
+			case rec.User != nil:
+				u := rec.User
+				key, err := normalizeEmail(u.Email)
+				if err != nil {
+					return fmt.Errorf("importing user %q: %w", u.Email, err)
+				}
+				if err := putUser(tx, &userRecord{Email: key, Roles: cloneRoles(u.Roles), PasswordHash: u.PasswordHash,
+					Created: u.Created, PasswordChanged: u.PasswordChanged, ResetIssued: u.ResetIssued}); err != nil {
+					return err
+				}
+			case rec.Token != nil:
+				t := rec.Token
+				if !now.Before(t.Expires) {
+					continue
+				}
+				key, err := normalizeEmail(t.Email)
+				if err != nil {
+					return fmt.Errorf("importing a token of %q: %w", t.Email, err)
+				}
+				if _, err := getUser(tx, key); err != nil {
+					return fmt.Errorf("importing a token of %q: %w", key, err)
+				}
+				if old, err := getToken(tx, t.Hash); err != nil {
+					return err
+				} else if old != nil {
+					if err := deleteToken(tx, t.Hash, old); err != nil {
+						return err
+					}
+				}
+				r := &tokenRecord{Email: key, Purpose: purposeReset, Created: t.Created, Expires: t.Expires, Used: t.Used}
+				if err := putToken(tx, t.Hash, r); err != nil {
+					return err
+				}
+				if err := tx.Bucket([]byte(bucketTokenExpiry)).Put(expiryKey(r.Expires, t.Hash), nil); err != nil {
+					return err
+				}
+				if err := tx.Bucket([]byte(bucketUserTokens)).Put(userTokenKey(key, t.Hash), nil); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}

@@ -1,0 +1,44 @@
+package resetstore
+
+import (
+	"crypto/sha256"
+	"errors"
+)
+
+// Helpers shared with other backends (etcdstore), so that every backend
+// normalises emails, encodes tokens and hashes passwords exactly as this one
+// does, and a record copied between them (see Export) means the same thing.
+
+// TokenHash is the SHA-256 of a reset token's raw bytes: the only form of a
+// token any backend stores.
+type TokenHash = [sha256.Size]byte
+
+// NormalizeEmail lowercases email and checks it has the shape local@domain
+// without spaces or control characters; otherwise it returns ErrInvalidEmail.
+func NormalizeEmail(email string) (string, error) { return normalizeEmail(email) }
+
+// NewToken returns a fresh reset token (32 random bytes, base64url without
+// padding) and its hash.
+func NewToken() (string, TokenHash, error) { return newToken() }
+
+// ParseToken decodes a token as NewToken hands it out and returns its hash.
+// A malformed token is an error wrapping ErrInvalidToken.
+func ParseToken(token string) (TokenHash, error) { return parseToken(token) }
+
+// HashPassword returns the PHC-encoded argon2id hash of password with p
+// (zero fields take their defaults).
+func HashPassword(password string, p HashParams) (string, error) {
+	return hashPassword(password, p.withDefaults())
+}
+
+// CheckPassword reports whether password matches a hash made by
+// HashPassword, in constant time. It fails on a malformed hash.
+func CheckPassword(encoded, password string) (bool, error) { return checkPassword(encoded, password) }
+
+// ErrTokenExpired is the ErrInvalidToken refinement for an expired token,
+// so that other backends refuse (and count) an expired token as this one
+// does. errors.Is(ErrTokenExpired, ErrInvalidToken) holds.
+var ErrTokenExpired = errTokenExpired
+
+// IsTokenExpired reports whether err is a refusal for an expired token.
+func IsTokenExpired(err error) bool { return errors.Is(err, errTokenExpired) }
