@@ -619,11 +619,11 @@ func TestMetricsAdminPort(t *testing.T) {
 	}
 }
 
-// TestMetricsDocumented checks docs/metrics.md lists every latch_ family
+// TestMetricsDocumented checks README.md lists every latch_ family
 // latch serves, lists nothing it does not, and carries the alert rules
 // prometheus_test.go validates.
 func TestMetricsDocumented(t *testing.T) {
-	doc, err := os.ReadFile(repoFile(t, "docs/metrics.md"))
+	doc, err := os.ReadFile(repoFile(t, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -640,12 +640,12 @@ func TestMetricsDocumented(t *testing.T) {
 	}
 	for name := range served {
 		if !documented[name] {
-			t.Errorf("docs/metrics.md has no table row for %s", name)
+			t.Errorf("README.md has no table row for %s", name)
 		}
 	}
 	for name := range documented {
 		if !served[name] {
-			t.Errorf("docs/metrics.md documents %s, which latch does not serve", name)
+			t.Errorf("README.md documents %s, which latch does not serve", name)
 		}
 	}
 
@@ -656,9 +656,9 @@ func TestMetricsDocumented(t *testing.T) {
 	block := regexp.MustCompile("(?s)```yaml\n(groups:.*?)```")
 	m := block.FindSubmatch(doc)
 	if m == nil {
-		t.Fatal("docs/metrics.md has no ```yaml block starting with groups:")
+		t.Fatal("README.md has no ```yaml block starting with groups:")
 	}
 	if !bytes.Equal(bytes.TrimSpace(m[1]), bytes.TrimSpace(alerts)) {
-		t.Error("the alert rules in docs/metrics.md differ from cmd/latch/testdata/alerts.yml; keep them the same")
+		t.Error("the alert rules in README.md differ from cmd/latch/testdata/alerts.yml; keep them the same")
 	}
 }

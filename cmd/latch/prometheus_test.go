@@ -274,7 +274,7 @@ func (p *promServer) rules(t *testing.T) []promRule {
 	return rules
 }
 
-// TestPrometheusAlertRules checks the alert rules docs/metrics.md shows
+// TestPrometheusAlertRules checks the alert rules README.md shows
 // (kept equal to testdata/alerts.yml by TestMetricsDocumented) are valid and
 // fire when they should (testdata/alerts_test.yml).
 func TestPrometheusAlertRules(t *testing.T) {
