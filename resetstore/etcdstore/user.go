@@ -1,0 +1,368 @@
+package etcdstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/latch-dev/latch/resetstore"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// userRecord is the JSON value of a users/ key: the fields and names of the
+// bbolt store's record.
+type userRecord struct {
+	Email           string    `json:"email"`
+	Roles           []string  `json:"roles,omitempty"`
+	PasswordHash    string    `json:"password_hash,omitempty"`
+	Created         time.Time `json:"created"`
+	PasswordChanged time.Time `json:"password_changed,omitzero"`
+	ResetIssued     time.Time `json:"reset_issued,omitzero"`
+}
+
+func (r *userRecord) user() resetstore.User {
+	return resetstore.User{
+		Email:           r.Email,
+		Roles:           cloneRoles(r.Roles),
+		HasPassword:     r.PasswordHash != "",
+		Created:         r.Created,
+		PasswordChanged: r.PasswordChanged,
+	}
+}
+
+func cloneRoles(roles []string) []string {
+	if len(roles) == 0 {
+		return nil
+	}
+	return slices.Clone(roles)
+}
+
+func decodeUser(kv *mvccpb.KeyValue) (*userRecord, error) {
+	var r userRecord
+	if err := json.Unmarshal(kv.Value, &r); err != nil {
+		return nil, fmt.Errorf("etcdstore: decoding user %q: %w", kv.Key, err)
+	}
+	return &r, nil
+}
+
+func (s *Store) putUser(r *userRecord) clientv3.Op {
+	v, _ := json.Marshal(r) // only strings and times: cannot fail
+	return clientv3.OpPut(s.userKey(r.Email), string(v))
+}
+
+// userState is a user as read, with what a transaction compares against.
+type userState struct {
+	rec *userRecord // nil if there is no such user
+	rev int64       // the user key's ModRevision
+	// live and used are the hashes in the user's token index.
+	live, used []resetstore.TokenHash
+}
+
+// readUser reads the user and the user's token index in one request.
+func (s *Store) readUser(ctx context.Context, email string) (*userState, error) {
+	resp, err := s.cli.Txn(ctx).Then(
+		clientv3.OpGet(s.userKey(email)),
+		clientv3.OpGet(s.userTokensPrefix(email), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	s.fail(ctx, nil)
+	st := &userState{}
+	if kvs := resp.Responses[0].GetResponseRange().Kvs; len(kvs) == 1 {
+		if st.rec, err = decodeUser(kvs[0]); err != nil {
+			return nil, err
+		}
+		st.rev = kvs[0].ModRevision
+	}
+	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+		h, ok := hashFromKey(string(kv.Key))
+		switch {
+		case !ok:
+		case string(kv.Value) == indexUsed:
+			st.used = append(st.used, h)
+		default:
+			st.live = append(st.live, h)
+		}
+	}
+	return st, nil
+}
+
+// dropTokens are the ops deleting tokens and their index entries.
+func (s *Store) dropTokens(email string, hashes []resetstore.TokenHash) []clientv3.Op {
+	ops := make([]clientv3.Op, 0, 2*len(hashes))
+	for _, h := range hashes {
+		ops = append(ops, clientv3.OpDelete(s.tokenKey(h)), clientv3.OpDelete(s.userTokenKey(email, h)))
+	}
+	return ops
+}
+
+// errConflict means another writer changed a compared key first: read again.
+var errConflict = errors.New("etcdstore: conflicting write")
+
+// update runs a read-decide-write cycle on one user until its transaction
+// wins the compare, at most maxAttempts times. decide gets the fresh state
+// and returns the ops for a transaction guarded by the user's ModRevision
+// (and by extra compares), or an error to stop with.
+func (s *Store) update(ctx context.Context, email string,
+	decide func(st *userState) (ops []clientv3.Op, extra []clientv3.Cmp, err error)) error {
+	for range maxAttempts {
+		st, err := s.readUser(ctx, email)
+		if err != nil {
+			return err
+		}
+		ops, extra, err := decide(st)
+		if err != nil {
+			return err
+		}
+		cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.userKey(email)), "=", st.rev)}, extra...)
+		err = s.commit(ctx, cmps, ops)
+		if !errors.Is(err, errConflict) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %d conflicting writes in a row", resetstore.ErrUnavailable, maxAttempts)
+}
+
+// commit runs one guarded transaction: errConflict when a compare failed.
+func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op) error {
+	start := time.Now()
+	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
+	s.metrics.commit.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return s.fail(ctx, err)
+	}
+	s.fail(ctx, nil)
+	if !resp.Succeeded {
+		return errConflict
+	}
+	return nil
+}
+
+// AddUser adds a user. An empty password means the user has none and can
+// only get in through a reset link. It fails with resetstore.ErrUserExists
+// if the email is taken, compared case-insensitively.
+func (s *Store) AddUser(ctx context.Context, email string, roles []string, password string) (resetstore.User, error) {
+	key, err := resetstore.NormalizeEmail(email)
+	if err != nil {
+		return resetstore.User{}, err
+	}
+	ctx, done, err := s.enter(ctx)
+	if err != nil {
+		return resetstore.User{}, err
+	}
+	defer done()
+
+	now := s.now()
+	rec := &userRecord{Email: key, Roles: cloneRoles(roles), Created: now}
+	if password != "" {
+		if rec.PasswordHash, err = resetstore.HashPassword(password, s.hash); err != nil {
+			return resetstore.User{}, err
+		}
+		rec.PasswordChanged = now
+	}
+	// A user's tokens are deleted with the user, but a token index left by
+	// a damaged delete must not come back to life: clear it.
+	err = s.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.userKey(key)), "=", 0)},
+		[]clientv3.Op{s.putUser(rec), clientv3.OpDelete(s.userTokensPrefix(key), clientv3.WithPrefix())})
+	if errors.Is(err, errConflict) {
+		return resetstore.User{}, resetstore.ErrUserExists
+	}
+	if err != nil {
+		return resetstore.User{}, err
+	}
+	s.log.Debug("user added", "email", key)
+	return rec.user(), nil
+}
+
+// GetUser returns the user with that email (any case).
+func (s *Store) GetUser(ctx context.Context, email string) (resetstore.User, error) {
+	key, err := resetstore.NormalizeEmail(email)
+	if err != nil {
+		return resetstore.User{}, err
+	}
+	ctx, done, err := s.enter(ctx)
+	if err != nil {
+		return resetstore.User{}, err
+	}
+	defer done()
+	r, err := s.getUser(ctx, key)
+	if err != nil {
+		return resetstore.User{}, err
+	}
+	return r.user(), nil
+}
+
+func (s *Store) getUser(ctx context.Context, key string) (*userRecord, error) {
+	resp, err := s.cli.Get(ctx, s.userKey(key))
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	s.fail(ctx, nil)
+	if len(resp.Kvs) == 0 {
+		return nil, resetstore.ErrUserNotFound
+	}
+	return decodeUser(resp.Kvs[0])
+}
+
+// ListUsers returns every user, ordered by email.
+func (s *Store) ListUsers(ctx context.Context) ([]resetstore.User, error) {
+	ctx, done, err := s.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	resp, err := s.cli.Get(ctx, s.prefix+spaceUsers, clientv3.WithPrefix())
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	s.fail(ctx, nil)
+	var users []resetstore.User
+	for _, kv := range resp.Kvs {
+		r, err := decodeUser(kv)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, r.user())
+	}
+	return users, nil
+}
+
+// maxTxnOps keeps a transaction under etcd's default limit of 128
+// operations (--max-txn-ops).
+const maxTxnOps = 120
+
+// DeleteUser removes the user and all of the user's reset tokens.
+func (s *Store) DeleteUser(ctx context.Context, email string) error {
+	key, err := resetstore.NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	ctx, done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+		if st.rec == nil {
+			return nil, nil, resetstore.ErrUserNotFound
+		}
+		// Used tokens beyond one transaction's worth go first, in their own
+		// transactions: they are dead anyway.
+		used := st.used
+		for len(used) > 0 && len(st.live)+len(used) > maxTxnOps-2 {
+			n := min(len(used), maxTxnOps/2)
+			if _, err := s.cli.Txn(ctx).Then(s.dropTokens(key, used[:n])...).Commit(); err != nil {
+				return nil, nil, s.fail(ctx, err)
+			}
+			used = used[n:]
+		}
+		ops := []clientv3.Op{clientv3.OpDelete(s.userKey(key)), clientv3.OpDelete(s.userTokensPrefix(key), clientv3.WithPrefix())}
+		for _, h := range append(st.live, used...) {
+			ops = append(ops, clientv3.OpDelete(s.tokenKey(h)))
+		}
+		return ops, nil, nil
+	})
+	if err == nil {
+		s.log.Debug("user deleted", "email", key)
+	}
+	return err
+}
+
+// SetRoles replaces the user's roles.
+func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (resetstore.User, error) {
+	key, err := resetstore.NormalizeEmail(email)
+	if err != nil {
+		return resetstore.User{}, err
+	}
+	ctx, done, err := s.enter(ctx)
+	if err != nil {
+		return resetstore.User{}, err
+	}
+	defer done()
+
+	var u resetstore.User
+	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+		if st.rec == nil {
+			return nil, nil, resetstore.ErrUserNotFound
+		}
+		st.rec.Roles = cloneRoles(roles)
+		u = st.rec.user()
+		return []clientv3.Op{s.putUser(st.rec)}, nil, nil
+	})
+	return u, err
+}
+
+// SetPassword sets the user's password and expires all of the user's
+// unused reset tokens. The password must not be empty.
+func (s *Store) SetPassword(ctx context.Context, email, password string) error {
+	key, err := resetstore.NormalizeEmail(email)
+	if err != nil {
+		return err
+	}
+	if password == "" {
+		return resetstore.ErrEmptyPassword
+	}
+	ctx, done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+
+	h, err := resetstore.HashPassword(password, s.hash)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+		if st.rec == nil {
+			return nil, nil, resetstore.ErrUserNotFound
+		}
+		st.rec.PasswordHash, st.rec.PasswordChanged = h, now
+		return append([]clientv3.Op{s.putUser(st.rec)}, s.dropTokens(key, st.live)...), nil, nil
+	})
+	if err == nil {
+		s.log.Debug("password set", "email", key)
+	}
+	return err
+}
+
+// VerifyPassword reports whether password is the user's password. A denial
+// is not an error: an unknown or malformed email, a user without a password
+// and a wrong password all return false with a nil error, after an argon2id
+// computation of about the same cost. err is only for a store failure.
+func (s *Store) VerifyPassword(ctx context.Context, email, password string) (resetstore.User, bool, error) {
+	ctx, done, err := s.enter(ctx)
+	if err != nil {
+		return resetstore.User{}, false, err
+	}
+	defer done()
+
+	var rec *userRecord
+	if key, kerr := resetstore.NormalizeEmail(email); kerr == nil {
+		rec, err = s.getUser(ctx, key)
+		if errors.Is(err, resetstore.ErrUserNotFound) {
+			rec, err = nil, nil
+		}
+		if err != nil {
+			return resetstore.User{}, false, err
+		}
+	}
+	if rec == nil || rec.PasswordHash == "" || password == "" {
+		_, _ = resetstore.CheckPassword(s.dummyHash(), password)
+		return resetstore.User{}, false, nil
+	}
+	ok, err := resetstore.CheckPassword(rec.PasswordHash, password)
+	if err != nil {
+		return resetstore.User{}, false, fmt.Errorf("etcdstore: user %q: %w", rec.Email, err)
+	}
+	if !ok {
+		return resetstore.User{}, false, nil
+	}
+	return rec.user(), true, nil
+}
