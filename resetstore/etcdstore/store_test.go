@@ -225,7 +225,7 @@ func TestEtcdUnavailable(t *testing.T) {
 	s := open(t, c, etcdstore.Options{Registerer: reg, RequestTimeout: timeout, MinInterval: -1})
 	mustAddUser(t, s, "ada@example.com", "Ada-Passw0rd!")
 	tok := mustIssue(t, s, "ada@example.com")
-	if up := testutil.ToFloat64(gauge(t, reg, "latch_store_etcd_up")); up != 1 {
+	if up := gaugeValue(t, reg, "latch_store_etcd_up"); up != 1 {
 		t.Errorf("latch_store_etcd_up = %v, want 1", up)
 	}
 
@@ -249,7 +249,7 @@ func TestEtcdUnavailable(t *testing.T) {
 			t.Errorf("%s with etcd down: %v, want ErrUnavailable", name, err)
 		}
 	}
-	if up := testutil.ToFloat64(gauge(t, reg, "latch_store_etcd_up")); up != 0 {
+	if up := gaugeValue(t, reg, "latch_store_etcd_up"); up != 0 {
 		t.Errorf("latch_store_etcd_up with etcd down = %v, want 0", up)
 	}
 	errs, err := testutil.GatherAndCount(reg, "latch_store_etcd_request_errors_total")
@@ -277,32 +277,23 @@ func TestEtcdUnavailable(t *testing.T) {
 	if _, ok, err := s.VerifyPassword(ctx, "ada@example.com", "New-Passw0rd!"); !ok || err != nil {
 		t.Errorf("new password after recovery: %v, %v", ok, err)
 	}
-	if up := testutil.ToFloat64(gauge(t, reg, "latch_store_etcd_up")); up != 1 {
+	if up := gaugeValue(t, reg, "latch_store_etcd_up"); up != 1 {
 		t.Errorf("latch_store_etcd_up after recovery = %v, want 1", up)
 	}
 }
 
-// gauge finds a registered collector by its metric name.
-func gauge(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+// gaugeValue gathers reg and returns the value of the gauge name.
+func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	return collectorFunc(func(ch chan<- prometheus.Metric) {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetGauge().GetValue()
 		}
-		for _, mf := range mfs {
-			if mf.GetName() == name {
-				g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: "copy"})
-				g.Set(mf.GetMetric()[0].GetGauge().GetValue())
-				ch <- g
-				return
-			}
-		}
-		t.Fatalf("no metric %s", name)
-	})
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
 }
-
-type collectorFunc func(chan<- prometheus.Metric)
-
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
-func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
