@@ -52,6 +52,8 @@ Usage:
                                mint a JWT with latch's signing key
   latch users add|list|delete|set-roles --config FILE ...
                                manage users while latch is not serving
+  latch store migrate --config FILE --from bbolt|etcd --to etcd|bbolt
+                               copy users and live reset tokens between backends
   latch policy explain --config FILE --sub EMAIL [--role R]... METHOD PATH
                                show the canonical path and the decision
   latch version                print the version
@@ -82,6 +84,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return cmdToken(e, rest)
 	case "users":
 		return cmdUsers(ctx, e, rest)
+	case "store":
+		return cmdStore(ctx, e, rest)
 	case "policy":
 		return cmdPolicy(e, rest)
 	case "demo":

@@ -177,6 +177,8 @@ func openStore(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) 
 	switch cfg.Store.Backend {
 	case "bbolt":
 		return openBolt(cfg, log, reg)
+	case "etcd":
+		return openEtcd(cfg, log, reg)
 	}
 	return nil, fmt.Errorf("store.backend: %q is not a known backend", cfg.Store.Backend)
 }
@@ -266,6 +268,8 @@ func storeErr(err error) error {
 	case errors.As(err, &rl):
 		return &proxy.RateLimited{RetryAfter: rl.RetryAfter}
 	case errors.Is(err, resetstore.ErrClosed):
+		return fmt.Errorf("%w: %v", proxy.ErrUnavailable, err)
+	case errors.Is(err, resetstore.ErrUnavailable):
 		return fmt.Errorf("%w: %v", proxy.ErrUnavailable, err)
 	}
 	return err

@@ -66,11 +66,11 @@ func (s *Store) Export(ctx context.Context, fn func(resetstore.Record) error) er
 // written in transactions of up to a few dozen, so unlike the bbolt store's,
 // a failed Import may have written some of them; running it again is safe.
 func (s *Store) Import(ctx context.Context, recs []resetstore.Record) error {
-	ctx, done, err := s.enter(ctx)
+	leave, err := s.gate(ctx)
 	if err != nil {
 		return err
 	}
-	defer done()
+	defer leave()
 
 	now := s.now()
 	known := map[string]bool{} // users written by this Import
@@ -79,6 +79,8 @@ func (s *Store) Import(ctx context.Context, recs []resetstore.Record) error {
 		if len(ops) == 0 {
 			return nil
 		}
+		ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
+		defer cancel()
 		err := s.commit(ctx, nil, ops)
 		ops = ops[:0]
 		return err
@@ -103,13 +105,16 @@ func (s *Store) Import(ctx context.Context, recs []resetstore.Record) error {
 			if err != nil {
 				return fmt.Errorf("importing a token of %q: %w", t.Email, err)
 			}
+			rctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
 			if !known[key] {
-				if _, err := s.getUser(ctx, key); err != nil {
+				if _, err := s.getUser(rctx, key); err != nil {
+					cancel()
 					return fmt.Errorf("importing a token of %q: %w", key, err)
 				}
 				known[key] = true
 			}
-			lease, err := s.leaseFor(ctx, t.Expires, now)
+			lease, err := s.leaseFor(rctx, t.Expires, now)
+			cancel()
 			if err != nil {
 				return err
 			}

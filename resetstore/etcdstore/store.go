@@ -218,17 +218,27 @@ func (s *Store) Ping(ctx context.Context) error {
 // enter admits a call unless the store is closed, and bounds it by the
 // request timeout; call done when finished.
 func (s *Store) enter(ctx context.Context) (context.Context, func(), error) {
-	if err := ctx.Err(); err != nil {
+	leave, err := s.gate(ctx)
+	if err != nil {
 		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
+	return ctx, func() { cancel(); leave() }, nil
+}
+
+// gate admits a call unless the store is closed, without bounding it; for
+// calls that bound each of their steps themselves. Call leave when finished.
+func (s *Store) gate(ctx context.Context) (leave func(), err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		return nil, nil, resetstore.ErrClosed
+		return nil, resetstore.ErrClosed
 	}
 	s.inflight.Add(1)
-	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
-	return ctx, func() { cancel(); s.inflight.Done() }, nil
+	return s.inflight.Done, nil
 }
 
 // now is the injected clock without its monotonic reading.

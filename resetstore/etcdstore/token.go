@@ -178,19 +178,22 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 	if newPassword == "" {
 		return "", resetstore.ErrEmptyPassword
 	}
-	ctx, done, err := s.enter(ctx)
+	leave, err := s.gate(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer done()
+	defer leave()
 
 	h, err := resetstore.ParseToken(token)
 	if err != nil {
 		s.metrics.reject(err)
 		return "", err
 	}
-	// Refuse bad tokens before paying for argon2; the transaction checks again.
-	t, err := s.readToken(ctx, h)
+	// Refuse bad tokens before paying for argon2; the transaction checks
+	// again. Each step has its own request timeout: argon2 runs between.
+	rctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
+	t, err := s.readToken(rctx, h)
+	cancel()
 	if err != nil {
 		return "", err
 	}
@@ -203,6 +206,8 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 	if err != nil {
 		return "", err
 	}
+	ctx, cancel = context.WithTimeout(ctx, s.reqTimeout)
+	defer cancel()
 
 	first := true
 	err = s.update(ctx, email, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {

@@ -151,6 +151,13 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	if err != nil {
 		return resetstore.User{}, err
 	}
+	// Hash first: argon2 must not use up the request timeout.
+	var pw string
+	if password != "" {
+		if pw, err = resetstore.HashPassword(password, s.hash); err != nil {
+			return resetstore.User{}, err
+		}
+	}
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
 		return resetstore.User{}, err
@@ -158,11 +165,8 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	defer done()
 
 	now := s.now()
-	rec := &userRecord{Email: key, Roles: cloneRoles(roles), Created: now}
-	if password != "" {
-		if rec.PasswordHash, err = resetstore.HashPassword(password, s.hash); err != nil {
-			return resetstore.User{}, err
-		}
+	rec := &userRecord{Email: key, Roles: cloneRoles(roles), Created: now, PasswordHash: pw}
+	if pw != "" {
 		rec.PasswordChanged = now
 	}
 	// A user's tokens are deleted with the user, but a token index left by
@@ -308,16 +312,17 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 	if password == "" {
 		return resetstore.ErrEmptyPassword
 	}
+	// Hash first: argon2 must not use up the request timeout.
+	h, err := resetstore.HashPassword(password, s.hash)
+	if err != nil {
+		return err
+	}
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
 		return err
 	}
 	defer done()
 
-	h, err := resetstore.HashPassword(password, s.hash)
-	if err != nil {
-		return err
-	}
 	now := s.now()
 	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/resetstore/etcdstore"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// openEtcd opens the etcd backend (store.backend: etcd). It does not wait
+// for etcd unless authentication is configured: latch starts, answers 503
+// on the routes that need the store and reports not ready until etcd
+// answers.
+func openEtcd(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (backend, error) {
+	o, err := etcdOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o.Logger = log
+	o.Registerer = reg
+	return etcdstore.Open(o)
+}
+
+// etcdOptions maps the config to etcdstore.Options, reading the password
+// and TLS files.
+func etcdOptions(cfg *config.Config) (etcdstore.Options, error) {
+	e := cfg.Store.Etcd
+	minInterval := cfg.Reset.MinInterval.D()
+	if minInterval == 0 {
+		minInterval = -1 // 0 in the config disables the limit
+	}
+	o := etcdstore.Options{
+		Endpoints:      e.Endpoints,
+		Prefix:         e.Prefix,
+		DialTimeout:    e.DialTimeout.D(),
+		RequestTimeout: e.RequestTimeout.D(),
+		Username:       e.Username,
+		TokenTTL:       cfg.Reset.TTL.D(),
+		MinInterval:    minInterval,
+	}
+	if e.PasswordFile != "" {
+		b, err := os.ReadFile(e.PasswordFile)
+		if err != nil {
+			return o, fmt.Errorf("store.etcd.password_file: %w", err)
+		}
+		o.Password = strings.TrimRight(string(b), "\r\n")
+		if o.Password == "" {
+			return o, fmt.Errorf("store.etcd.password_file: %s is empty", e.PasswordFile)
+		}
+	}
+	tlsCfg, err := etcdTLS(e)
+	if err != nil {
+		return o, err
+	}
+	o.TLS = tlsCfg
+	return o, nil
+}
+
+// etcdTLS builds the client TLS config, or nil when no TLS file is set.
+func etcdTLS(e config.Etcd) (*tls.Config, error) {
+	if e.CAFile == "" && e.CertFile == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if e.CAFile != "" {
+		pem, err := os.ReadFile(e.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("store.etcd.ca_file: %w", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, errors.New("store.etcd.ca_file: " + e.CAFile + " holds no PEM certificate")
+		}
+	}
+	if e.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(e.CertFile, e.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("store.etcd.cert_file/key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
