@@ -247,3 +247,223 @@ func TestEtcdDown(t *testing.T) {
 	loginToken(t, in, userEmail, "Al1ce-New-Passw0rd!")
 	linkToken(t, issueLink(t, in, admin, viewEmail))
 }
+
+// TestEtcdFailover stops the leader of a three-member etcd cluster under a
+// steady stream of issuances and redemptions through two replicas: every
+// link answered 200 stays redeemable, no link is redeemed twice, and the
+// stream goes on once a new leader is elected.
+func TestEtcdFailover(t *testing.T) {
+	s := newEtcdSetup(t, 3)
+	s.requestTimeout = "5s"
+	const workers = 4
+	seed, err := etcdstore.Open(etcdstore.Options{Endpoints: s.cluster.Endpoints(), Prefix: s.prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for w := range workers {
+		if _, err := seed.AddUser(context.Background(), fmt.Sprintf("w%d@example.com", w), nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seed.Close()
+	replicas := []*instance{s.replica(t, "reset:\n  min_interval: 0s\n"), s.replica(t, "reset:\n  min_interval: 0s\n")}
+	admin := loginToken(t, replicas[0], adminEmail, adminPass)
+
+	type tally struct{ issued, redeemed, ambiguous, afterStop int }
+	var (
+		stopped  atomic.Bool
+		finish   = make(chan struct{})
+		wg       sync.WaitGroup
+		tallies  [workers]tally
+		lastPass [workers]string
+	)
+	// untilAnswered retries a request while it answers 503, up to 30 times.
+	untilAnswered := func(send func() answer) (a answer, saw503 bool) {
+		for range 30 {
+			if a = send(); a.status != 503 {
+				return a, saw503
+			}
+			saw503 = true
+			time.Sleep(100 * time.Millisecond)
+		}
+		return a, saw503
+	}
+	for w := range workers {
+		email := fmt.Sprintf("w%d@example.com", w)
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-finish:
+					return
+				default:
+				}
+				in, other := replicas[n%2], replicas[(n+1)%2]
+				a := issueLink(t, in, admin, email)
+				if a.status == 503 {
+					continue // not issued, or issued and superseded by the next
+				}
+				link, _ := a.body["resetPasswordUrl"].(string)
+				_, token, ok := strings.Cut(link, "token=")
+				if a.status != 200 || !ok {
+					t.Errorf("%s: issuing a link: %d %s", email, a.status, a.raw)
+					return
+				}
+				tallies[w].issued++
+				pw := fmt.Sprintf("Fail0ver-Pass-%d-%d!", w, n)
+				r, saw503 := untilAnswered(func() answer { return redeem(t, other, token, pw) })
+				switch {
+				case r.status == 200:
+					tallies[w].redeemed++
+				case r.status == 403 && saw503:
+					// A redemption that timed out had been applied.
+					tallies[w].ambiguous++
+				default:
+					t.Errorf("%s: a link answered 200 then redeemed with %d %s", email, r.status, r.raw)
+					return
+				}
+				lastPass[w] = pw
+				if stopped.Load() {
+					tallies[w].afterStop++
+				}
+				if r, _ := untilAnswered(func() answer { return redeem(t, in, token, pw+"x") }); r.status != 403 {
+					t.Errorf("%s: replaying a redeemed link answered %d %s, want 403", email, r.status, r.raw)
+					return
+				}
+			}
+		})
+	}
+
+	time.Sleep(time.Second)
+	leader := s.cluster.Leader()
+	if leader < 0 {
+		t.Fatal("no etcd leader")
+	}
+	s.cluster.Stop(leader)
+	stopped.Store(true)
+	time.Sleep(3 * time.Second)
+	close(finish)
+	wg.Wait()
+
+	redeemed, ambiguous := 0, 0
+	for w, tl := range tallies {
+		t.Logf("worker %d: %+v", w, tl)
+		redeemed += tl.redeemed
+		ambiguous += tl.ambiguous
+		if tl.afterStop == 0 {
+			t.Errorf("worker %d redeemed nothing after the leader stopped", w)
+		}
+		if lastPass[w] == "" {
+			continue
+		}
+		for _, in := range replicas {
+			loginToken(t, in, fmt.Sprintf("w%d@example.com", w), lastPass[w])
+		}
+	}
+	// Each redemption was counted once, by the replica that applied it.
+	var counted float64
+	for _, in := range replicas {
+		fams := parseMetrics(t, scrapeMetrics(t, in.admin))
+		counted += metricValue(t, fams, "latch_reset_tokens_redeemed_total", nil)
+		if up := metricValue(t, fams, "latch_store_etcd_up", nil); up != 1 {
+			t.Errorf("latch_store_etcd_up = %v after failover, want 1", up)
+		}
+	}
+	if int(counted) != redeemed+ambiguous {
+		t.Errorf("latch_reset_tokens_redeemed_total over both replicas = %v, want %d redemptions", counted, redeemed+ambiguous)
+	}
+}
+
+// TestEtcdMigrate copies a bbolt store to etcd and back with `latch store
+// migrate`: users, password hashes (logins work) and live reset links
+// survive both trips.
+func TestEtcdMigrate(t *testing.T) {
+	s := newEtcdSetup(t, 1)
+	s.prefix = "/latch-migrated/" // empty: the seeded users come from bbolt
+	runCLI := func(args ...string) string {
+		t.Helper()
+		var out syncBuffer
+		if err := run(context.Background(), args, nil, strings.NewReader(""), &out, &out); err != nil {
+			t.Fatalf("latch %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		}
+		return out.String()
+	}
+	writeConfig := func(dir string) string {
+		path := filepath.Join(dir, "latch.yaml")
+		if err := os.WriteFile(path, []byte(s.config(t, "")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	// A bbolt store with a user, a password and a live link.
+	dir1 := t.TempDir()
+	cfg1 := writeConfig(dir1)
+	if err := os.MkdirAll(filepath.Join(dir1, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	bolt, err := resetstore.Open(filepath.Join(dir1, "data", "latch.db"), resetstore.Options{Hash: etcdCheapHash})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := bolt.AddUser(ctx, adminEmail, []string{"admin"}, adminPass); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bolt.AddUser(ctx, userEmail, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := bolt.IssueResetToken(ctx, userEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bolt.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	out := runCLI("store", "migrate", "--config", cfg1, "--from", "bbolt", "--to", "etcd")
+	if want := "copied 2 users and 1 live reset tokens from bbolt to etcd"; !strings.Contains(out, want) {
+		t.Errorf("migrate to etcd said %q, want %q", out, want)
+	}
+	in := startLatchArgs(t, dir1, []string{"serve", "--config", cfg1}, []string{"LATCH_STORE_BACKEND=etcd"})
+	loginToken(t, in, adminEmail, adminPass)
+	if v := call(t, "GET", in.proxy+"/auth/reset/validate?token="+token, "", "", ""); v.status != 200 || v.body["email"] != userEmail {
+		t.Errorf("the bbolt link on etcd: %d %s", v.status, v.raw)
+	}
+	in.stop(t)
+
+	// Back into a fresh bbolt store.
+	dir2 := t.TempDir()
+	cfg2 := writeConfig(dir2)
+	out = runCLI("store", "migrate", "--config", cfg2, "--from", "etcd", "--to", "bbolt")
+	if want := "copied 2 users and 1 live reset tokens from etcd to bbolt"; !strings.Contains(out, want) {
+		t.Errorf("migrate to bbolt said %q, want %q", out, want)
+	}
+	in = startLatchArgs(t, dir2, []string{"serve", "--config", cfg2}, []string{"LATCH_STORE_BACKEND=bbolt"})
+	loginToken(t, in, adminEmail, adminPass)
+	const pw = "Migrated-Passw0rd!"
+	if r := redeem(t, in, token, pw); r.status != 200 {
+		t.Fatalf("the link after bbolt → etcd → bbolt: %d %s", r.status, r.raw)
+	}
+	loginToken(t, in, userEmail, pw)
+
+	// Usage mistakes.
+	var buf syncBuffer
+	for _, args := range [][]string{
+		{"store"},
+		{"store", "copy"},
+		{"store", "migrate", "--config", cfg2, "--from", "etcd", "--to", "etcd"},
+		{"store", "migrate", "--config", cfg2, "--from", "sql", "--to", "etcd"},
+	} {
+		if err := run(ctx, args, nil, nil, &buf, &buf); err == nil {
+			t.Errorf("latch %v: got nil error", args)
+		}
+	}
+	if err := run(ctx, []string{"store", "migrate", "--config", cfg1, "--from", "bbolt", "--to", "etcd"}, nil, nil, &buf, &buf); err != nil {
+		t.Errorf("migrating again: %v", err)
+	}
+	empty := writeConfig(t.TempDir())
+	if err := run(ctx, []string{"store", "migrate", "--config", empty, "--from", "bbolt", "--to", "etcd"}, nil, nil, &buf, &buf); err == nil ||
+		!strings.Contains(err.Error(), "no store at") {
+		t.Errorf("migrating from a missing bbolt file: %v", err)
+	}
+}
