@@ -33,7 +33,7 @@ type Decision struct {
 // Decision denies.
 func (e *Engine) Decide(sub string, roles []string, method, path string) (Decision, error) {
 	st := e.cur.Load()
-	d, err := st.decide(sub, roles, method, path)
+	d, err := st.decideCached(sub, roles, method, path)
 	switch {
 	case err != nil:
 		e.m.errored.Inc()
@@ -49,9 +49,34 @@ func (e *Engine) Decide(sub string, roles []string, method, path string) (Decisi
 // Explain is Decide without counting the decision in metrics: for tools and
 // debugging. It always agrees with Decide on the same policy generation.
 func (e *Engine) Explain(sub string, roles []string, method, path string) (Decision, error) {
-	return e.cur.Load().decide(sub, roles, method, path)
+	return e.cur.Load().decideCached(sub, roles, method, path)
 }
 
+// decideCached is decide through the state's decision cache. Every caller
+// gets its own Rule slice.
+func (s *state) decideCached(sub string, roles []string, method, path string) (Decision, error) {
+	if s.cache == nil {
+		return s.decide(sub, roles, method, path)
+	}
+	var buf [256]byte
+	key, ok := appendKey(buf[:0], sub, roles, method, path)
+	if !ok {
+		return s.decide(sub, roles, method, path)
+	}
+	d, h, hit := s.cache.get(key)
+	if hit {
+		d.Rule = slices.Clone(d.Rule)
+		return d, nil
+	}
+	d, err := s.decide(sub, roles, method, path)
+	if err == nil {
+		s.cache.put(h, key, d)
+		d.Rule = slices.Clone(d.Rule)
+	}
+	return d, err
+}
+
+// decide asks Casbin about each subject of the caller in turn.
 func (s *state) decide(sub string, roles []string, method, path string) (Decision, error) {
 	if sub == "" || strings.HasPrefix(sub, rolePrefix) {
 		return Decision{}, fmt.Errorf("%w %q: want a non-empty user that does not start with %q", ErrSubject, sub, rolePrefix)
@@ -66,7 +91,7 @@ func (s *state) decide(sub string, roles []string, method, path string) (Decisio
 			}
 			subject = rolePrefix + roles[i]
 		}
-		ok, rule, err := s.enf.EnforceEx(subject, path, method)
+		ok, rule, err := s.enforce(subject, path, method)
 		if err != nil {
 			return Decision{}, fmt.Errorf("policy: enforcing for %q: %s", subject, firstLine(err))
 		}
@@ -90,16 +115,31 @@ func (s *state) decide(sub string, roles []string, method, path string) (Decisio
 	return d, nil
 }
 
+// enforce is Casbin's EnforceEx(subject, path, method) on the whole policy,
+// computed on the rules the index says may match. With none, no rule
+// matches, which Casbin answers with a refusal naming no rule.
+func (s *state) enforce(subject, path, method string) (bool, []string, error) {
+	rules := s.ix.subjectRules(subject, path)
+	if len(rules) == 0 {
+		return false, nil, nil
+	}
+	return s.decider.enforceEx(rules, subject, path, method)
+}
+
 // explainDenial fills Permission or Pattern. Failing here cannot change the
 // decision, which is already a denial, so errors leave the fields empty.
 func (s *state) explainDenial(d *Decision, path, method string) {
 	if s.perms != nil {
-		if ok, rule, err := s.perms.EnforceEx("", path, method); err == nil && ok && len(rule) > colPerm {
-			d.Permission = rule[colPerm]
-			return
+		if rules := s.ix.routeRules(path, true); len(rules) > 0 {
+			if ok, rule, err := s.perms.enforceEx(rules, "", path, method); err == nil && ok && len(rule) > colPerm {
+				d.Permission = rule[colPerm]
+				return
+			}
 		}
 	}
-	if ok, rule, err := s.routes.EnforceEx("", path, method); err == nil && ok && len(rule) > colAct {
-		d.Pattern = rule[colAct] + " " + rule[colObj]
+	if rules := s.ix.routeRules(path, false); len(rules) > 0 {
+		if ok, rule, err := s.routes.enforceEx(rules, "", path, method); err == nil && ok && len(rule) > colAct {
+			d.Pattern = rule[colAct] + " " + rule[colObj]
+		}
 	}
 }

@@ -26,6 +26,10 @@ type Options struct {
 	// PollInterval is how often Watch re-reads the files in case a change
 	// notification was missed. Zero means 30s; negative disables polling.
 	PollInterval time.Duration
+	// CacheEntries bounds the decisions remembered for the policy in force
+	// (each policy starts with an empty cache). Zero means 32768; negative
+	// turns caching off.
+	CacheEntries int
 
 	Logger     *slog.Logger          // nil discards logs
 	Registerer prometheus.Registerer // nil registers no metrics
@@ -49,6 +53,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = defaultPollInterval
+	}
+	if o.CacheEntries == 0 {
+		o.CacheEntries = defaultCacheEntries
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -50,9 +50,12 @@ func readSources(opts *Options) (sources, [32]byte, error) {
 // returns, so any number of goroutines may decide with it while a reload
 // builds the next one.
 type state struct {
-	enf    *casbin.Enforcer // the model as written: decides
-	routes *casbin.Enforcer // route half of the matcher, allow-override: explains denials
-	perms  *casbin.Enforcer // as routes, restricted to rules naming a permission; nil without a perm column
+	enf     *casbin.Enforcer // the model as written, with every rule; owns the role manager
+	ix      *ruleIndex       // which rules may match a request
+	decider *subsetEnforcers // the model as written, on the index's candidates: decides
+	routes  *subsetEnforcers // route half of the matcher, allow-override: explains denials
+	perms   *subsetEnforcers // as routes, restricted to rules naming a permission; nil without a perm column
+	cache   *decisionCache   // nil when caching is off
 
 	gen      uint64   // generation, set by the Engine when it installs the state
 	hash     string   // first 12 hex digits of sha256(model file + policy file)
@@ -84,7 +87,7 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	sum := sha256.Sum256(append(append([]byte{}, src.model...), src.rules...))
 	st := &state{hash: hex.EncodeToString(sum[:])[:12], digest: digest}
 
-	var policies [][]string
+	var policies, links [][]string
 	for _, r := range rules {
 		dup, err := m.HasPolicy(r.ptype, r.ptype, r.fields)
 		if err != nil {
@@ -101,6 +104,7 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 			policies = append(policies, r.fields)
 		} else {
 			st.links++
+			links = append(links, r.fields)
 		}
 	}
 	if st.policies == 0 {
@@ -112,7 +116,8 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	if err := checkPatterns(opts, spec, rules); err != nil {
 		return nil, err
 	}
-	if err := trialEnforce(opts, spec, rules); err != nil {
+	pt := compilePatterns(spec, policies)
+	if err := trialEnforce(opts, spec, rules, pt); err != nil {
 		return nil, err
 	}
 
@@ -122,14 +127,19 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	if err := st.enf.BuildRoleLinks(); err != nil {
 		return nil, fileErr(opts.RulesPath, 0, "building role links: %v", err)
 	}
-	if st.routes, err = routeEnforcer(spec, spec.routeExpr, policies); err != nil {
+	st.ix = buildIndex(spec, policies, links)
+	if st.decider, err = newSubsetEnforcers(joinModel(spec, rewriteCalls(spec.values["m"])), st.enf.GetRoleManager(), pt); err != nil {
+		return nil, fileErr(opts.ModelPath, 0, "casbin: %v", err)
+	}
+	if st.routes, err = routeEnforcers(spec, spec.routeExpr, policies, pt); err != nil {
 		return nil, fileErr(opts.ModelPath, spec.lines["m"], "the matcher after the role check: %v", err)
 	}
 	if spec.hasPerm {
-		if st.perms, err = routeEnforcer(spec, "("+spec.routeExpr+`) && p.perm != ""`, policies); err != nil {
+		if st.perms, err = routeEnforcers(spec, "("+spec.routeExpr+`) && p.perm != ""`, policies, pt); err != nil {
 			return nil, fileErr(opts.ModelPath, spec.lines["m"], "the matcher after the role check: %v", err)
 		}
 	}
+	st.cache = newDecisionCache(opts.CacheEntries)
 
 	if err := runKnownAnswers(opts.TestsPath, st, answers); err != nil {
 		return nil, err
@@ -151,26 +161,22 @@ func checkDrop(opts *Options, prev, st *state) error {
 	return nil
 }
 
-// routeEnforcer builds an enforcer over the same p rules whose matcher is
-// only the route part and whose effect is allow-override: its first match is
-// the first allow rule that covers a path and method for anybody.
-func routeEnforcer(spec *modelSpec, matcher string, policies [][]string) (*casbin.Enforcer, error) {
-	m := model.NewModel()
-	m.AddDef("r", "r", spec.values["r"])
-	m.AddDef("p", "p", spec.values["p"])
-	m.AddDef("e", "e", "some(where (p.eft == allow))")
-	m.AddDef("m", "m", matcher)
-	if err := m.AddPolicies("p", "p", policies); err != nil {
-		return nil, err
-	}
-	e, err := casbin.NewEnforcer(m)
+// routeEnforcers are enforcers over the same p rules whose matcher is only
+// the route part and whose effect is allow-override: their first match is
+// the first allow rule that covers a path and method for anybody. One trial
+// evaluation over every rule catches a route part that cannot be evaluated
+// without the role check.
+func routeEnforcers(spec *modelSpec, matcher string, policies [][]string, pt *patterns) (*subsetEnforcers, error) {
+	text := fmt.Sprintf("[request_definition]\nr = %s\n[policy_definition]\np = %s\n[policy_effect]\ne = %s\n[matchers]\nm = %s\n",
+		spec.values["r"], spec.values["p"], "some(where (p.eft == allow))", rewriteCalls(matcher))
+	s, err := newSubsetEnforcers(text, nil, pt)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := e.Enforce("", "/", "GET"); err != nil {
+	if _, _, err := s.enforceEx(policies, "", "/", "GET"); err != nil {
 		return nil, fmt.Errorf("%s", firstLine(err))
 	}
-	return e, nil
+	return s, nil
 }
 
 // patternCall finds calls like keyMatch2(r.obj, p.obj) in a matcher.
@@ -193,11 +199,13 @@ func checkPatterns(opts *Options, spec *modelSpec, rules []rule) error {
 		if col < 0 {
 			return fileErr(opts.ModelPath, spec.lines["m"], "matcher uses p.%s, which p does not define", call[3])
 		}
+		checked := map[string]bool{} // patterns repeat a lot
 		for _, r := range rules {
-			if r.ptype != "p" {
+			if r.ptype != "p" || checked[r.fields[col]] {
 				continue
 			}
 			v := r.fields[col]
+			checked[v] = true
 			if err := callSafely(fn, v, v); err != nil {
 				return fileErr(opts.RulesPath, r.line, "%s %q is not a valid %s pattern: %s", call[3], v, call[1], firstLine(err))
 			}
@@ -208,9 +216,10 @@ func checkPatterns(opts *Options, spec *modelSpec, rules []rule) error {
 
 // trialEnforce evaluates the full matcher once per p rule, alone, with the
 // rule's own values as the request, to catch anything checkPatterns cannot
-// see (type errors, functions applied differently).
-func trialEnforce(opts *Options, spec *modelSpec, rules []rule) error {
-	m, err := model.NewModelFromString(joinModel(spec))
+// see (type errors, functions applied differently). It uses the compiled
+// patterns, as deciding will.
+func trialEnforce(opts *Options, spec *modelSpec, rules []rule, pt *patterns) error {
+	m, err := model.NewModelFromString(joinModel(spec, spec.values["m"]))
 	if err != nil {
 		return fileErr(opts.ModelPath, 0, "casbin cannot parse the model: %v", err)
 	}
@@ -220,26 +229,25 @@ func trialEnforce(opts *Options, spec *modelSpec, rules []rule) error {
 	if _, err := govaluate.NewEvaluableExpressionWithFunctions(m["m"]["m"].Value, fns); err != nil {
 		return fileErr(opts.ModelPath, spec.lines["m"], "the matcher does not parse: %v", err)
 	}
-	e, err := casbin.NewEnforcer(m)
+	trial, err := newSubsetEnforcers(joinModel(spec, rewriteCalls(spec.values["m"])), nil, pt)
 	if err != nil {
 		return fileErr(opts.ModelPath, 0, "casbin: %v", err)
 	}
-	assertion := m["p"]["p"]
 	for _, r := range rules {
 		if r.ptype != "p" {
 			continue
 		}
-		assertion.Policy = [][]string{r.fields} // this enforcer is private to this loop
-		if _, err := e.Enforce(r.fields[colSub], r.fields[colObj], r.fields[colAct]); err != nil {
+		if _, _, err := trial.enforceEx([][]string{r.fields}, r.fields[colSub], r.fields[colObj], r.fields[colAct]); err != nil {
 			return fileErr(opts.RulesPath, r.line, "evaluating the matcher on this rule failed: %s", firstLine(err))
 		}
 	}
 	return nil
 }
 
-func joinModel(spec *modelSpec) string {
+// joinModel writes spec back as a model file, with matcher as m.
+func joinModel(spec *modelSpec, matcher string) string {
 	return fmt.Sprintf("[request_definition]\nr = %s\n[policy_definition]\np = %s\n[role_definition]\ng = %s\n[policy_effect]\ne = %s\n[matchers]\nm = %s\n",
-		spec.values["r"], spec.values["p"], spec.values["g"], spec.values["e"], spec.values["m"])
+		spec.values["r"], spec.values["p"], spec.values["g"], spec.values["e"], matcher)
 }
 
 func callSafely(fn func(...any) (any, error), args ...any) (err error) {

@@ -117,8 +117,8 @@ func (s *modelSpec) check(path string) error {
 	if s.routeExpr == "" {
 		return fileErr(path, s.lines["m"], "m has nothing after \"g(r.sub, p.sub) &&\"")
 	}
-	if topLevelOr(s.routeExpr) {
-		return fileErr(path, s.lines["m"], "m has a top-level || after the role check, so its right side would match every subject; wrap the route part in parentheses")
+	if op := looseOperator(s.routeExpr); op != "" {
+		return fileErr(path, s.lines["m"], "m has a top-level %s after the role check, so part of it would match every subject; wrap the route part in parentheses", op)
 	}
 	return nil
 }
@@ -131,8 +131,12 @@ func tokens(s string) []string {
 	return parts
 }
 
-// topLevelOr reports whether expr contains || outside parentheses and quotes.
-func topLevelOr(expr string) bool {
+// looseOperator returns the first operator in expr, outside parentheses and
+// quotes, that binds more loosely than && in Casbin's expression language
+// (|| and the ternary and null-coalescing ?), or "" when there is none. Only
+// without one is "g(r.sub, p.sub) && rest" a conjunction of the role check
+// and all of rest.
+func looseOperator(expr string) string {
 	depth := 0
 	var quote byte
 	for i := 0; i < len(expr); i++ {
@@ -151,8 +155,10 @@ func topLevelOr(expr string) bool {
 		case c == ')':
 			depth--
 		case c == '|' && depth == 0 && i+1 < len(expr) && expr[i+1] == '|':
-			return true
+			return "||"
+		case c == '?' && depth == 0:
+			return "?"
 		}
 	}
-	return false
+	return ""
 }

@@ -1,0 +1,190 @@
+package policy
+
+import (
+	"regexp"
+	"regexp/syntax"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/casbin/casbin/v2/util"
+	"github.com/casbin/govaluate"
+)
+
+// Casbin's keyMatch2 and regexMatch compile a regular expression on every
+// call. latch's own enforcers call these stand-ins instead: the same
+// function of the same arguments, but with the expressions of the loaded
+// policy's patterns compiled once. The matcher text is rewritten to call
+// them (Casbin cannot replace a built-in function), and anything the table
+// does not hold goes to Casbin's own function, errors and panics included.
+const (
+	cachedKeyMatch2  = "latchKeyMatch2"
+	cachedRegexMatch = "latchRegexMatch"
+)
+
+// keyMatch2Param is util.KeyMatch2's own expression for a :name segment.
+var keyMatch2Param = regexp.MustCompile(`:[^/]+`)
+
+// keyMatch2Expr is the regular expression util.KeyMatch2 builds from a
+// pattern, step for step.
+func keyMatch2Expr(pattern string) string {
+	pattern = strings.ReplaceAll(pattern, "/*", "/.*")
+	pattern = keyMatch2Param.ReplaceAllString(pattern, "$1[^/]+$2")
+	return "^" + pattern + "$"
+}
+
+// patterns holds the compiled expressions of one policy's patterns. It is
+// built before the policy is installed and only read afterwards, so its size
+// is fixed by the policy file, never by requests.
+type patterns struct {
+	keyMatch2 map[string]*regexp.Regexp // pattern as written -> keyMatch2Expr compiled
+	regex     map[string]*regexp.Regexp // expression -> compiled
+}
+
+// compilePatterns compiles the values of every p column the matcher passes
+// as the pattern (second) argument of keyMatch2 or regexMatch. A value that
+// does not compile is left out, so Casbin's function reports it.
+func compilePatterns(spec *modelSpec, policies [][]string) *patterns {
+	pt := &patterns{keyMatch2: map[string]*regexp.Regexp{}, regex: map[string]*regexp.Regexp{}}
+	pCols := tokens(spec.values["p"])
+	for _, call := range patternCall.FindAllStringSubmatch(spec.values["m"], -1) {
+		var table map[string]*regexp.Regexp
+		expr := func(v string) string { return v }
+		switch call[1] {
+		case "keyMatch2":
+			table, expr = pt.keyMatch2, keyMatch2Expr
+		case "regexMatch":
+			table = pt.regex
+		default:
+			continue
+		}
+		col := indexOf(pCols, call[3])
+		if col < 0 {
+			continue
+		}
+		for _, p := range policies {
+			v := p[col]
+			if _, done := table[v]; done {
+				continue
+			}
+			if re, err := regexp.Compile(expr(v)); err == nil {
+				table[v] = re
+			}
+		}
+	}
+	return pt
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if v == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// functions returns the stand-ins, to add to an enforcer whose matcher went
+// through rewriteCalls.
+func (pt *patterns) functions() map[string]govaluate.ExpressionFunction {
+	return map[string]govaluate.ExpressionFunction{
+		cachedKeyMatch2: func(args ...any) (any, error) {
+			if re := lookup(pt.keyMatch2, args); re != nil {
+				return re.MatchString(args[0].(string)), nil
+			}
+			return util.KeyMatch2Func(args...)
+		},
+		cachedRegexMatch: func(args ...any) (any, error) {
+			if re := lookup(pt.regex, args); re != nil {
+				return re.MatchString(args[0].(string)), nil
+			}
+			return util.RegexMatchFunc(args...)
+		},
+	}
+}
+
+// lookup returns the compiled pattern for a (key, pattern) call, or nil
+// when the call is anything else.
+func lookup(table map[string]*regexp.Regexp, args []any) *regexp.Regexp {
+	if len(args) != 2 {
+		return nil
+	}
+	if _, ok := args[0].(string); !ok {
+		return nil
+	}
+	p, ok := args[1].(string)
+	if !ok {
+		return nil
+	}
+	return table[p]
+}
+
+// rewriteCalls renames calls of keyMatch2 and regexMatch in a matcher to
+// the stand-ins, leaving string literals alone.
+func rewriteCalls(expr string) string {
+	names := map[string]string{"keyMatch2": cachedKeyMatch2, "regexMatch": cachedRegexMatch}
+	var b strings.Builder
+	var quote byte
+	for i := 0; i < len(expr); {
+		c := expr[i]
+		switch {
+		case quote != 0:
+			if c == '\\' && i+1 < len(expr) {
+				b.WriteByte(c)
+				i++
+				c = expr[i]
+			} else if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case isIdentStart(c) && (i == 0 || !isIdentChar(expr[i-1]) && expr[i-1] != '.'):
+			j := i
+			for j < len(expr) && isIdentChar(expr[j]) {
+				j++
+			}
+			name := expr[i:j]
+			if to, ok := names[name]; ok && strings.HasPrefix(strings.TrimLeft(expr[j:], " \t"), "(") {
+				name = to
+			}
+			b.WriteString(name)
+			i = j
+			continue
+		}
+		b.WriteByte(c)
+		i++
+	}
+	return b.String()
+}
+
+func isIdentStart(c byte) bool {
+	return c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}
+
+func isIdentChar(c byte) bool { return isIdentStart(c) || '0' <= c && c <= '9' }
+
+// literalPrefix returns a string that every input the regular expression
+// matches must start with; "" when it cannot tell. It only trusts
+// expressions anchored at the start of the text (^ outside any group) and
+// case-sensitive literals right after the anchor.
+func literalPrefix(expr string) string {
+	re, err := syntax.Parse(expr, syntax.Perl)
+	if err != nil {
+		return ""
+	}
+	if re.Op != syntax.OpConcat || len(re.Sub) < 2 || re.Sub[0].Op != syntax.OpBeginText {
+		return ""
+	}
+	var b strings.Builder
+	for _, sub := range re.Sub[1:] {
+		if sub.Op != syntax.OpLiteral || sub.Flags&syntax.FoldCase != 0 {
+			break
+		}
+		for _, r := range sub.Rune {
+			if r == utf8.RuneError { // also what invalid UTF-8 in the input reads as
+				return b.String()
+			}
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
