@@ -3,7 +3,6 @@ package etcdstore
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -21,8 +20,14 @@ const (
 )
 
 type leaseCache struct {
-	mu      sync.Mutex
+	// lock is a mutex a waiter can give up on: held across a grant, which
+	// may wait for etcd up to the request timeout.
+	lock    chan struct{}
 	granted map[int64]grantedLease // by bucket start, Unix seconds
+}
+
+func newLeaseCache() leaseCache {
+	return leaseCache{lock: make(chan struct{}, 1), granted: map[int64]grantedLease{}}
 }
 
 type grantedLease struct {
@@ -42,8 +47,12 @@ func (s *Store) leaseFor(ctx context.Context, expires, now time.Time) (clientv3.
 	need := time.Now().Add(expires.Sub(now))
 
 	c := &s.leases
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	select {
+	case c.lock <- struct{}{}:
+	case <-ctx.Done():
+		return 0, s.fail(ctx, ctx.Err())
+	}
+	defer func() { <-c.lock }()
 	if l, ok := c.granted[bucket.Unix()]; ok && !l.until.Before(need) {
 		return l.id, nil
 	}
@@ -67,8 +76,8 @@ func (s *Store) leaseFor(ctx context.Context, expires, now time.Time) (clientv3.
 // or expired while the process slept), so the next call grants a new one.
 func (s *Store) forgetLease(id clientv3.LeaseID) {
 	c := &s.leases
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.lock <- struct{}{}
+	defer func() { <-c.lock }()
 	for b, g := range c.granted {
 		if g.id == id {
 			delete(c.granted, b)

@@ -163,7 +163,7 @@ func Open(opts Options) (*Store, error) {
 		clock:       opts.Now,
 		log:         log,
 		hash:        opts.Hash,
-		leases:      leaseCache{granted: map[int64]grantedLease{}},
+		leases:      newLeaseCache(),
 	}
 	s.dummyHash = sync.OnceValue(func() string {
 		pw := make([]byte, 32)
