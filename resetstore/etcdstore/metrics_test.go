@@ -28,7 +28,7 @@ func TestEtcdMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.RedeemResetToken(ctx, used, "Other-Passw0rd!") // used
-	s.ValidateResetToken(ctx, "nope")                 // invalid
+	s.ValidateResetToken(ctx, "nope")                // invalid
 	clock.Advance(time.Hour)
 	s.ValidateResetToken(ctx, used) // expired
 
