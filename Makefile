@@ -36,5 +36,11 @@ tidy-check:
 		cp /tmp/latch-go.mod.bak go.mod; cp /tmp/latch-go.sum.bak go.sum; \
 		echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; fi
 
+# bench runs the load scenarios (bench/cmd/harness builds latch and runs it
+# against a bare ReverseProxy, sequential bbolt commits and itself, nginx as
+# a reference when bench/deps.sh could install it), prints one table and
+# writes bench/out/, then runs the Go micro-benchmarks. About 5 minutes.
 bench:
+	@./bench/deps.sh
+	$(GO) run ./bench/cmd/harness
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

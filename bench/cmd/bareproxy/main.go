@@ -1,0 +1,49 @@
+// Command bareproxy is the baseline for latch's proxy overhead: a bare
+// httputil.ReverseProxy (Rewrite with SetURL and SetXForwarded) over the
+// same tuned transport latch uses (proxy.NewTransport), with no
+// authentication, policy, metrics or logging.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/latch-dev/latch/proxy"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address")
+	upstream := flag.String("upstream", "", "backend URL")
+	flag.Parse()
+	u, err := url.Parse(*upstream)
+	if err != nil || u.Host == "" {
+		fmt.Fprintln(os.Stderr, "bareproxy: --upstream must be a URL")
+		os.Exit(2)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bareproxy:", err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr().String())
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.SetXForwarded()
+		},
+		// The same defaults latch's config gives it.
+		Transport: proxy.NewTransport(proxy.TransportOptions{}),
+	}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
+		MaxHeaderBytes: 64 << 10}
+	if err := srv.Serve(ln); err != nil {
+		fmt.Fprintln(os.Stderr, "bareproxy:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,200 @@
+// Command harness is latch's load benchmark, run by `make bench`. It builds
+// latch and the bench helpers into a temporary directory, starts them as
+// child processes on loopback (a tiny upstream, latch, a bare
+// httputil.ReverseProxy, nginx when installed), drives them with the load
+// generator in bench/load, and prints one table: each figure for latch,
+// its baseline measured in the same run, their ratio and the target.
+//
+// Latch and baseline runs alternate (A/B/A/B, -rounds each) because the
+// machine is noisy; each cell is the median of its rounds. Nothing here
+// runs under `go test`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	rounds  int
+	dur     time.Duration // one closed-loop load run
+	conns   int
+	keep    bool
+	outDir  string
+	profile bool
+}
+
+func main() {
+	var o options
+	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds per comparison")
+	flag.DurationVar(&o.dur, "duration", 5*time.Second, "length of one load run")
+	flag.IntVar(&o.conns, "conns", 64, "connections of the main load")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
+	flag.StringVar(&o.outDir, "out", "bench/out", "where to write the report and profile")
+	flag.BoolVar(&o.profile, "profile", true, "profile the forwarding path in-process (latchprof)")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// env is what the scenarios share.
+type env struct {
+	o        options
+	tmp      string
+	bin      map[string]string
+	keys     *keys
+	upstream *proc
+	procs    []*proc
+	table    *table
+	log      func(format string, args ...any)
+	root     string   // the module's directory
+	bareCPU  float64  // median CPU per request of the bare proxy, µs
+	profiles []string // profile summaries for the report
+}
+
+func (e *env) start(name, bin string, args, envv []string, errPath string, addrFromStdout bool) (*proc, error) {
+	p, err := startProc(name, bin, args, envv, errPath, addrFromStdout)
+	if err == nil {
+		e.procs = append(e.procs, p)
+	}
+	return p, err
+}
+
+func run(ctx context.Context, o options) error {
+	began, loadBefore := time.Now(), loadAvg()
+	root, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(root, o.outDir), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "latch-bench-")
+	if err != nil {
+		return err
+	}
+	e := &env{o: o, tmp: tmp, root: root, table: &table{}, bin: map[string]string{},
+		log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) }}
+	defer func() {
+		for i := len(e.procs) - 1; i >= 0; i-- {
+			e.procs[i].stop()
+		}
+		if o.keep {
+			e.log("kept %s", tmp)
+		} else {
+			os.RemoveAll(tmp)
+		}
+	}()
+
+	e.log("building latch and helpers into %s", tmp)
+	bins := filepath.Join(tmp, "bin")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bins+"/", "./cmd/latch",
+		"./bench/cmd/upstream", "./bench/cmd/bareproxy", "./bench/cmd/boltcommit", "./bench/cmd/latchprof")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build: %w", err)
+	}
+	for _, n := range []string{"latch", "upstream", "bareproxy", "boltcommit", "latchprof"} {
+		e.bin[n] = filepath.Join(bins, n)
+	}
+	if e.keys, err = writeKeys(tmp); err != nil {
+		return err
+	}
+	if e.upstream, err = e.start("upstream", e.bin["upstream"], nil, nil, "", true); err != nil {
+		return err
+	}
+
+	// Scenario order: the 10,000-rule latch runs alone first and is stopped;
+	// the login flood goes last, as it leaves rate-limit state behind.
+	main, err := e.startMainLatch(ctx)
+	if err != nil {
+		return err
+	}
+	steps := []struct {
+		name string
+		fn   func(context.Context, *latchProc) error
+	}{
+		{"1 proxy overhead and 6 memory", e.overhead},
+		{"5 durable reset issuance", e.resets},
+		{"7 login flood", e.loginFlood},
+		{"3 reload under load", func(ctx context.Context, _ *latchProc) error { return e.reload(ctx) }},
+	}
+	for _, s := range steps {
+		e.log("scenario %s", s.name)
+		if err := s.fn(ctx, main); err != nil {
+			return fmt.Errorf("scenario %s: %w", s.name, err)
+		}
+	}
+	if o.profile {
+		main.stop() // latchprof opens the same data file
+		e.log("profiling latch's handler in-process")
+		if err := e.profileAll(ctx, main); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+
+	report := e.table.String()
+	fmt.Println()
+	fmt.Print(report)
+	host := fmt.Sprintf("%s\nload average (1 min) before %s, after %s: other work on the machine adds noise", hostInfo(), loadBefore, loadAvg())
+	fmt.Println(host)
+	md := fmt.Sprintf("# latch bench, %s\n\n%s\n%s\n\ncommand: `%s`, %s total\n\n## Profiles\n\n```\n%s```\n",
+		time.Now().UTC().Format(time.RFC3339), report, host, strings.TrimSpace("go run ./bench/cmd/harness "+strings.Join(os.Args[1:], " ")), time.Since(began).Round(time.Second),
+		strings.Join(e.profiles, "\n"))
+	out := filepath.Join(root, o.outDir, "last.md")
+	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
+		return err
+	}
+	e.log("report written to %s (%s)", out, time.Since(began).Round(time.Second))
+	return nil
+}
+
+func repoRoot() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", err
+	}
+	mod := strings.TrimSpace(string(out))
+	if mod == "" || mod == os.DevNull {
+		return "", fmt.Errorf("run the harness inside the latch module")
+	}
+	return filepath.Dir(mod), nil
+}
+
+func hostInfo() string {
+	model := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "model name"); ok {
+				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	kernel := "unknown"
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		kernel = strings.TrimSpace(string(b))
+	}
+	goVer, _ := exec.Command("go", "env", "GOVERSION").Output()
+	return fmt.Sprintf("machine: nproc %d, CPU %s, kernel %s, %s", numCPU(), model, kernel, strings.TrimSpace(string(goVer)))
+}
+
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
+}

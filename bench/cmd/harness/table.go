@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+)
+
+// row is one line of the result table. met is "yes", "NO" or "" (a figure
+// reported for context, with no target).
+type row struct {
+	figure, latch, baseline, ratio, target, met string
+}
+
+type table struct{ rows []row }
+
+func (t *table) add(r row) { t.rows = append(t.rows, r) }
+
+// check adds a row with a target: ratio compared with limit (atMost: ≤).
+func (t *table) check(figure, latch, baseline string, ratio, limit float64, atMost bool, target string) {
+	met := "yes"
+	if (atMost && ratio > limit) || (!atMost && ratio < limit) {
+		met = "NO"
+	}
+	t.add(row{figure, latch, baseline, fmt.Sprintf("%.2f×", ratio), target, met})
+}
+
+func (t *table) info(figure, latch, baseline, ratio string) {
+	t.add(row{figure, latch, baseline, ratio, "—", "—"})
+}
+
+// String renders a Markdown table, readable as plain text too.
+func (t *table) String() string {
+	head := row{"figure", "latch", "baseline", "ratio", "target", "met?"}
+	all := append([]row{head}, t.rows...)
+	w := make([]int, 6)
+	for _, r := range all {
+		for i, c := range r.cells() {
+			w[i] = max(w[i], len([]rune(c)))
+		}
+	}
+	var b strings.Builder
+	line := func(cs []string) {
+		b.WriteString("|")
+		for i, c := range cs {
+			fmt.Fprintf(&b, " %s%s |", c, strings.Repeat(" ", w[i]-len([]rune(c))))
+		}
+		b.WriteString("\n")
+	}
+	line(head.cells())
+	sep := make([]string, 6)
+	for i := range sep {
+		sep[i] = strings.Repeat("-", w[i])
+	}
+	line(sep)
+	for _, r := range t.rows {
+		line(r.cells())
+	}
+	return b.String()
+}
+
+func (r row) cells() []string {
+	return []string{r.figure, r.latch, r.baseline, r.ratio, r.target, r.met}
+}
+
+// median of xs (the mean of the middle two for an even count).
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+func numCPU() int { return runtime.NumCPU() }
