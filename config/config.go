@@ -142,8 +142,12 @@ type Reset struct {
 // Login configures POST /auth/simple/login.
 type Login struct {
 	// MaxConcurrent bounds concurrent password hashes; beyond it login
-	// answers 503 at once. Default 4.
+	// answers 503 at once. Default 0: half the CPUs, at least 1.
 	MaxConcurrent int `yaml:"max_concurrent"`
+	// MaxPerSecond budgets password hashes for the whole process (burst
+	// twice that); beyond it login answers 503 at once, so a login flood
+	// cannot starve proxied traffic. Default 5.
+	MaxPerSecond float64 `yaml:"max_per_second"`
 	// PerAccountPerMinute and PerAddressPerMinute limit attempts (429).
 	// Defaults 10 and 30.
 	PerAccountPerMinute int `yaml:"per_account_per_minute"`
@@ -255,7 +259,7 @@ func Default() *Config {
 			MinInterval:   Duration(time.Minute),
 			SweepInterval: Duration(10 * time.Minute),
 		},
-		Login: Login{MaxConcurrent: 4, PerAccountPerMinute: 10, PerAddressPerMinute: 30},
+		Login: Login{MaxPerSecond: 5, PerAccountPerMinute: 10, PerAddressPerMinute: 30},
 		Store: Store{Backend: "bbolt", LockTimeout: Duration(2 * time.Second), Etcd: Etcd{
 			Prefix: "/latch/", DialTimeout: Duration(5 * time.Second), RequestTimeout: Duration(5 * time.Second)}},
 		Log:   Log{Format: "json", Level: "info"},

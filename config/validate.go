@@ -145,8 +145,11 @@ func (c *Config) Validate() error {
 		bad("reset.min_interval", c.Reset.MinInterval.String(), "must not be negative")
 	}
 	positive("reset.sweep_interval", c.Reset.SweepInterval)
-	if c.Login.MaxConcurrent < 1 {
-		bad("login.max_concurrent", c.Login.MaxConcurrent, "must be at least 1")
+	if c.Login.MaxConcurrent < 0 {
+		bad("login.max_concurrent", c.Login.MaxConcurrent, "must not be negative (0: half the CPUs)")
+	}
+	if c.Login.MaxPerSecond <= 0 {
+		bad("login.max_per_second", c.Login.MaxPerSecond, "must be positive")
 	}
 	if c.Login.PerAccountPerMinute < 1 {
 		bad("login.per_account_per_minute", c.Login.PerAccountPerMinute, "must be at least 1")

@@ -3,6 +3,7 @@ package proxy
 import (
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -38,7 +39,9 @@ func (r *recorder) Flush() {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
-// finish writes the access-log line and the request metrics.
+// finish writes the access-log line and the request metrics. On protected
+// paths the line is also the decision log: roles, decision and the deciding
+// rule.
 func (h *Handler) finish(r *http.Request, st *reqState, rec *recorder, start time.Time) {
 	status := rec.status
 	if !rec.wrote {
@@ -64,6 +67,14 @@ func (h *Handler) finish(r *http.Request, st *reqState, rec *recorder, start tim
 		slog.Duration("duration", d),
 		slog.Duration("upstream_duration", st.upstream),
 		slog.String("subject", subject),
+	}
+	if st.decision != "" {
+		roles := []string(nil)
+		if st.identity != nil {
+			roles = st.identity.Roles
+		}
+		attrs = append(attrs, slog.Any("roles", roles), slog.String("decision", st.decision),
+			slog.String("rule", strings.Join(st.rule, ", ")))
 	}
 	if st.upstreamErr != "" {
 		attrs = append(attrs, slog.String("upstream_error", st.upstreamErr))

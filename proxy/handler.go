@@ -165,6 +165,8 @@ type reqState struct {
 	identity    *Identity
 	upstream    time.Duration
 	upstreamErr string
+	decision    string   // allow, deny or error; "" when no policy check ran
+	rule        []string // the deciding rule
 }
 
 type stateKey struct{}
@@ -319,9 +321,9 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState
 	case !v.Allow:
 		decision = "deny"
 	}
-	h.log.Info("decision", "request_id", requestIDFrom(r.Context()), "subject", id.Subject,
-		"roles", id.Roles, "method", r.Method, "path", st.escaped, "decision", decision,
-		"rule", strings.Join(v.Rule, ", "))
+	// The decision goes on the request's access line (see finish): one line
+	// per request, with subject, roles, method, path, decision and rule.
+	st.decision, st.rule = decision, v.Rule
 	if decision == "allow" {
 		return true
 	}

@@ -3,17 +3,26 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // LoginLimits bounds POST /auth/simple/login. Zero fields take the defaults
 // noted.
 type LoginLimits struct {
-	// MaxConcurrent password checks; beyond it login answers 503 at once,
-	// so a flood cannot take the CPU from proxied traffic. Default 4.
+	// MaxConcurrent password checks; beyond it login answers 503 at once.
+	// Default half the CPUs, at least 1.
 	MaxConcurrent int
+	// PerSecond and Burst budget password hashes for the whole process
+	// (argon2id costs tens of milliseconds of CPU each); beyond the budget
+	// login answers 503 at once, so a flood cannot take the CPU from
+	// proxied traffic. Defaults 5 and 10.
+	PerSecond float64
+	Burst     int
 	// PerAccount and PerAddress attempts per minute; beyond them 429.
 	// Defaults 10 and 30.
 	PerAccount, PerAddress int
@@ -23,6 +32,7 @@ type LoginLimits struct {
 // attempt counters (fixed windows, bounded in size).
 type loginGuard struct {
 	slots      chan struct{}
+	hashes     *rate.Limiter
 	perAccount int
 	perAddress int
 	now        func() time.Time
@@ -35,7 +45,13 @@ type loginGuard struct {
 
 func newLoginGuard(l LoginLimits, now func() time.Time) *loginGuard {
 	if l.MaxConcurrent <= 0 {
-		l.MaxConcurrent = 4
+		l.MaxConcurrent = max(1, runtime.GOMAXPROCS(0)/2)
+	}
+	if l.PerSecond <= 0 {
+		l.PerSecond = 5
+	}
+	if l.Burst <= 0 {
+		l.Burst = 10
 	}
 	if l.PerAccount <= 0 {
 		l.PerAccount = 10
@@ -43,7 +59,7 @@ func newLoginGuard(l LoginLimits, now func() time.Time) *loginGuard {
 	if l.PerAddress <= 0 {
 		l.PerAddress = 30
 	}
-	return &loginGuard{slots: make(chan struct{}, l.MaxConcurrent), perAccount: l.PerAccount,
+	return &loginGuard{slots: make(chan struct{}, l.MaxConcurrent), hashes: rate.NewLimiter(rate.Limit(l.PerSecond), l.Burst), perAccount: l.PerAccount,
 		perAddress: l.PerAddress, now: now, counts: map[string]int{}, maxKeys: 100_000}
 }
 
@@ -96,6 +112,12 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 		result = "rate_limited"
 		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
 			Message: "Too many login attempts. Please try again later.", RetryAfter: retry}, nil)
+		return
+	}
+	if !h.login.hashes.AllowN(h.now(), 1) {
+		result = "busy"
+		writeError(w, r, h.log, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+			Message: "Too many logins right now. Please try again shortly.", RetryAfter: time.Second}, nil)
 		return
 	}
 	select {
