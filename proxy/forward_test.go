@@ -32,8 +32,14 @@ func TestForwardsCanonicalPathAndQuery(t *testing.T) {
 	if got.URL.RawQuery != "x=%2F..&y=1" {
 		t.Errorf("upstream query: got %q, want it untouched", got.URL.RawQuery)
 	}
-	if id := got.Header.Get("X-Request-Id"); !uuidV4.MatchString(id) {
-		t.Errorf("X-Request-Id upstream: got %q, want a fresh UUID", id)
+	first := got.Header.Get("X-Request-Id")
+	if !validRequestID(first) {
+		t.Errorf("X-Request-Id upstream: got %q, want a fresh id", first)
+	}
+	resp = do(t, "GET", front.URL+"/x", nil)
+	resp.Body.Close()
+	if second := up.last(t).Header.Get("X-Request-Id"); second == first || !validRequestID(second) {
+		t.Errorf("X-Request-Id: got %q then %q, want two different ids", first, second)
 	}
 }
 

@@ -107,6 +107,7 @@ type Handler struct {
 	local   *http.ServeMux
 	metrics *metrics
 	login   *loginGuard
+	ids     *requestIDs
 }
 
 // New builds the handler.
@@ -145,7 +146,7 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	h := &Handler{opts: o, log: o.Logger, now: o.Now, metrics: m}
+	h := &Handler{opts: o, log: o.Logger, now: o.Now, metrics: m, ids: newRequestIDs()}
 	rt := o.Transport
 	if rt == nil {
 		rt = NewTransport(TransportOptions{})
@@ -159,6 +160,7 @@ func New(o Options) (*Handler, error) {
 
 // reqState is what the chain learns about one request.
 type reqState struct {
+	requestID   string
 	class       string // route class: proxy, protected, reset, auth, local
 	path        string // canonical path, unescaped (URL.Path)
 	escaped     string // canonical path, escaped (URL.RawPath and the decision)
@@ -189,10 +191,11 @@ func stateFrom(ctx context.Context) *reqState {
 //  8. answer latch's own routes, or forward upstream.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := h.now()
-	st := &reqState{class: "proxy"}
-	ctx := context.WithValue(r.Context(), stateKey{}, st)
-	ctx = withRequestID(ctx, r.Header.Get("X-Request-Id"))
-	r = r.WithContext(ctx)
+	st := &reqState{class: "proxy", requestID: r.Header.Get("X-Request-Id")}
+	if !validRequestID(st.requestID) {
+		st.requestID = h.ids.next()
+	}
+	r = r.WithContext(context.WithValue(r.Context(), stateKey{}, st))
 	rec := &recorder{ResponseWriter: w}
 	defer func() {
 		if p := recover(); p != nil {
