@@ -232,7 +232,11 @@ func (gp genPolicy) genPath(rng *rand.Rand) string {
 // Options naming them.
 func writePolicy(tb testing.TB, modelText, csv string) Options {
 	tb.Helper()
-	dir := tb.TempDir()
+	return writePolicyIn(tb, tb.TempDir(), modelText, csv)
+}
+
+func writePolicyIn(tb testing.TB, dir, modelText, csv string) Options {
+	tb.Helper()
 	o := Options{ModelPath: filepath.Join(dir, "model.conf"), RulesPath: filepath.Join(dir, "policy.csv"), PollInterval: -1, MaxRuleDrop: 1}
 	for path, content := range map[string]string{o.ModelPath: modelText, o.RulesPath: csv} {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {

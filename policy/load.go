@@ -113,10 +113,10 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	if err := checkDrop(opts, prev, st); err != nil {
 		return nil, err
 	}
-	if err := checkPatterns(opts, spec, rules); err != nil {
+	pt := compilePatterns(spec, policies)
+	if err := checkPatterns(opts, spec, rules, pt); err != nil {
 		return nil, err
 	}
-	pt := compilePatterns(spec, policies)
 	if err := trialEnforce(opts, spec, rules, pt); err != nil {
 		return nil, err
 	}
@@ -185,8 +185,9 @@ var patternCall = regexp.MustCompile(`\b([A-Za-z_][A-Za-z0-9_]*)\(\s*r\.(\w+)\s*
 // checkPatterns calls every Casbin function the matcher applies to a p
 // column on every rule's value of that column. Casbin compiles those values
 // into regular expressions only while enforcing, and a bad one would
-// otherwise load fine and then fail every request that reaches it.
-func checkPatterns(opts *Options, spec *modelSpec, rules []rule) error {
+// otherwise load fine and then fail every request that reaches it. Values
+// that compiled into pt are fine and skipped.
+func checkPatterns(opts *Options, spec *modelSpec, rules []rule, pt *patterns) error {
 	fm := model.LoadFunctionMap()
 	fns := fm.GetFunctions()
 	pCols := tokens(spec.values["p"])
@@ -200,6 +201,16 @@ func checkPatterns(opts *Options, spec *modelSpec, rules []rule) error {
 			return fileErr(opts.ModelPath, spec.lines["m"], "matcher uses p.%s, which p does not define", call[3])
 		}
 		checked := map[string]bool{} // patterns repeat a lot
+		switch call[1] {
+		case "keyMatch2":
+			for v := range pt.keyMatch2 {
+				checked[v] = true
+			}
+		case "regexMatch":
+			for v := range pt.regex {
+				checked[v] = true
+			}
+		}
 		for _, r := range rules {
 			if r.ptype != "p" || checked[r.fields[col]] {
 				continue
@@ -217,7 +228,10 @@ func checkPatterns(opts *Options, spec *modelSpec, rules []rule) error {
 // trialEnforce evaluates the full matcher once per p rule, alone, with the
 // rule's own values as the request, to catch anything checkPatterns cannot
 // see (type errors, functions applied differently). It uses the compiled
-// patterns, as deciding will.
+// patterns, as deciding will. To do it in one pass over the rules, the
+// matcher reads the rule's columns where it would read the request's, and
+// never matches, so that Casbin evaluates it on every rule; only when that
+// fails does it go rule by rule, to name the line.
 func trialEnforce(opts *Options, spec *modelSpec, rules []rule, pt *patterns) error {
 	m, err := model.NewModelFromString(joinModel(spec, spec.values["m"]))
 	if err != nil {
@@ -229,7 +243,28 @@ func trialEnforce(opts *Options, spec *modelSpec, rules []rule, pt *patterns) er
 	if _, err := govaluate.NewEvaluableExpressionWithFunctions(m["m"]["m"].Value, fns); err != nil {
 		return fileErr(opts.ModelPath, spec.lines["m"], "the matcher does not parse: %v", err)
 	}
-	trial, err := newSubsetEnforcers(joinModel(spec, rewriteCalls(spec.values["m"])), nil, pt)
+	matcher := rewriteCalls(spec.values["m"])
+	fromRule := rewriteIdents(matcher, func(name string, _ bool) string {
+		if col, ok := strings.CutPrefix(name, "r."); ok {
+			return "p." + col
+		}
+		return name
+	})
+	batch, err := newSubsetEnforcers(joinModel(spec, "("+fromRule+`) && p.eft == "latch: never"`), nil, pt)
+	if err != nil {
+		return fileErr(opts.ModelPath, 0, "casbin: %v", err)
+	}
+	var policies [][]string
+	for _, r := range rules {
+		if r.ptype == "p" {
+			policies = append(policies, r.fields)
+		}
+	}
+	_, _, batchErr := batch.enforceEx(policies, "", "", "")
+	if batchErr == nil {
+		return nil
+	}
+	single, err := newSubsetEnforcers(joinModel(spec, matcher), nil, pt)
 	if err != nil {
 		return fileErr(opts.ModelPath, 0, "casbin: %v", err)
 	}
@@ -237,11 +272,11 @@ func trialEnforce(opts *Options, spec *modelSpec, rules []rule, pt *patterns) er
 		if r.ptype != "p" {
 			continue
 		}
-		if _, _, err := trial.enforceEx([][]string{r.fields}, r.fields[colSub], r.fields[colObj], r.fields[colAct]); err != nil {
+		if _, _, err := single.enforceEx([][]string{r.fields}, r.fields[colSub], r.fields[colObj], r.fields[colAct]); err != nil {
 			return fileErr(opts.RulesPath, r.line, "evaluating the matcher on this rule failed: %s", firstLine(err))
 		}
 	}
-	return nil
+	return fileErr(opts.RulesPath, 0, "evaluating the matcher on the rules failed: %s", firstLine(batchErr))
 }
 
 // joinModel writes spec back as a model file, with matcher as m.

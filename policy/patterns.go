@@ -119,9 +119,21 @@ func lookup(table map[string]*regexp.Regexp, args []any) *regexp.Regexp {
 }
 
 // rewriteCalls renames calls of keyMatch2 and regexMatch in a matcher to
-// the stand-ins, leaving string literals alone.
+// the stand-ins.
 func rewriteCalls(expr string) string {
 	names := map[string]string{"keyMatch2": cachedKeyMatch2, "regexMatch": cachedRegexMatch}
+	return rewriteIdents(expr, func(name string, call bool) string {
+		if to, ok := names[name]; ok && call {
+			return to
+		}
+		return name
+	})
+}
+
+// rewriteIdents returns expr with every name outside string literals
+// (keyMatch2, r.obj, p.sub: letters, digits, _ and dots) replaced by f's
+// answer; call tells whether the name is called, that is followed by "(".
+func rewriteIdents(expr string, f func(name string, call bool) string) string {
 	var b strings.Builder
 	var quote byte
 	for i := 0; i < len(expr); {
@@ -137,16 +149,12 @@ func rewriteCalls(expr string) string {
 			}
 		case c == '"' || c == '\'' || c == '`':
 			quote = c
-		case isIdentStart(c) && (i == 0 || !isIdentChar(expr[i-1]) && expr[i-1] != '.'):
+		case isIdentStart(c) && (i == 0 || !isIdentChar(expr[i-1])):
 			j := i
-			for j < len(expr) && isIdentChar(expr[j]) {
+			for j < len(expr) && (isIdentChar(expr[j]) || expr[j] == '.') {
 				j++
 			}
-			name := expr[i:j]
-			if to, ok := names[name]; ok && strings.HasPrefix(strings.TrimLeft(expr[j:], " \t"), "(") {
-				name = to
-			}
-			b.WriteString(name)
+			b.WriteString(f(expr[i:j], strings.HasPrefix(strings.TrimLeft(expr[j:], " \t"), "(")))
 			i = j
 			continue
 		}

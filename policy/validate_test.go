@@ -64,6 +64,7 @@ var badEdits = []badEdit{
 	{"model: allow-override effect", modelFile, replaceLine("e = ", "e = some(where (p.eft == allow))"), "e must be"},
 	{"model: matcher without role check first", modelFile, replaceLine("m = ", "m = keyMatch2(r.obj, p.obj) && g(r.sub, p.sub)"), `m must start with "g(r.sub, p.sub) &&"`},
 	{"model: top-level or", modelFile, replaceLine("m = ", "m = g(r.sub, p.sub) && keyMatch2(r.obj, p.obj) || r.act == \"GET\""), "top-level ||"},
+	{"model: top-level ternary", modelFile, replaceLine("m = ", `m = g(r.sub, p.sub) && keyMatch2(r.obj, p.obj) ? true : r.act == "GET"`), "top-level ?"},
 	{"model: matcher does not parse", modelFile, replaceLine("m = ", "m = g(r.sub, p.sub) && keyMatch2(r.obj, p.obj) &&"), "the matcher does not parse"},
 	{"model: unknown function", modelFile, replaceLine("m = ", "m = g(r.sub, p.sub) && keyMatch9(r.obj, p.obj)"), "keyMatch9"},
 	{"model: extra request field", modelFile, replaceLine("r = ", "r = sub, obj, act, env"), `r must be "sub, obj, act"`},
