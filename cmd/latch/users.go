@@ -20,8 +20,8 @@ const usersUsage = `Usage:
   latch users delete --config FILE --email E
   latch users set-roles --config FILE --email E [--role R]...
 
-The store is a file only one process may open: while latch serve runs, use
-its /api/admin/user-admin API instead.
+With the bbolt backend the store is a file only one process may open: while
+latch serve runs, use its /api/admin/user-admin API instead.
 `
 
 func cmdUsers(ctx context.Context, e *env, args []string) error {

@@ -65,9 +65,12 @@ func (a *app) wire(opts *proxy.Options) error {
 	} else {
 		a.closers = append(a.closers, func() error { return removePID(cfg.DataDir) })
 	}
-	sessions := (*sessionCache)(nil)
-	if cfg.Store.Backend == "bbolt" {
-		sessions = newSessionCache(100_000)
+	// bbolt: this process makes every change, so entries never go stale.
+	// A shared backend: re-read after 5s (another replica may change a
+	// password), and ride out an outage on entries up to 5m old.
+	sessions := newSessionCache(100_000, 0, 0, time.Now)
+	if cfg.Store.Backend != "bbolt" {
+		sessions = newSessionCache(100_000, 5*time.Second, 5*time.Minute, time.Now)
 	}
 	opts.Store = store{s: st, onPasswordChange: auth.Invalidate, sessions: sessions}
 	opts.ResetURL = cfg.Reset.URL
@@ -232,16 +235,13 @@ func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.I
 type store struct {
 	s                backend
 	onPasswordChange func(email string)
-	// sessions caches PasswordChanged; nil when other processes may change
-	// passwords (a shared backend).
+	// sessions caches PasswordChanged (see sessionCache).
 	sessions *sessionCache
 }
 
 // changed drops what is cached about email after a write to that user.
 func (s store) changed(email string) {
-	if s.sessions != nil {
-		s.sessions.drop(strings.ToLower(email))
-	}
+	s.sessions.drop(strings.ToLower(email))
 	if s.onPasswordChange != nil {
 		s.onPasswordChange(email)
 	}
@@ -278,21 +278,20 @@ func storeErr(err error) error {
 
 func (s store) PasswordChanged(ctx context.Context, email string) (time.Time, error) {
 	key := strings.ToLower(email)
-	if s.sessions != nil {
-		if t, ok := s.sessions.get(key); ok {
-			return t, nil
-		}
+	cached, fresh, usable := s.sessions.get(key)
+	if fresh {
+		return cached, nil
 	}
 	u, err := s.s.GetUser(ctx, email)
 	switch {
 	case errors.Is(err, resetstore.ErrUserNotFound) || errors.Is(err, resetstore.ErrInvalidEmail):
 		u, err = resetstore.User{}, nil
+	case errors.Is(err, resetstore.ErrUnavailable) && usable:
+		return cached, nil // the last known answer, within staleMax
 	case err != nil:
 		return time.Time{}, storeErr(err)
 	}
-	if s.sessions != nil {
-		s.sessions.put(key, u.PasswordChanged)
-	}
+	s.sessions.put(key, u.PasswordChanged)
 	return u.PasswordChanged, nil
 }
 
