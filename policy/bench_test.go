@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -353,5 +352,5 @@ func TestBenchPolicyShape(t *testing.T) {
 	if allowed < n/20 || allowed > n-n/20 {
 		t.Errorf("%d of %d requests allowed; want both answers common", allowed, n)
 	}
-	t.Log(fmt.Sprintf("%d p rules, %d g rules, %d of %d allowed", gp.p, gp.g, allowed, n))
+	t.Logf("%d p rules, %d g rules, %d of %d allowed", gp.p, gp.g, allowed, n)
 }

@@ -44,12 +44,59 @@
 // once. A refused reload leaves the running policy in force, logs the file,
 // line and reason, and returns a *FileError. An accepted one is swapped in
 // with an atomic pointer, so a decision uses exactly one policy, and gets a
-// new generation number (Engine.Generation) that a decision cache can key on.
+// new generation number (Engine.Generation), with an empty decision cache.
 //
 // Watch reacts to in-place writes, rename-over and the Kubernetes ConfigMap
 // ..data symlink swap by watching the files' directories, and polls as a
 // fallback; it reloads only when the content changed since the last attempt.
 // SIGHUP handling belongs to the caller: it calls Reload.
+//
+// # Deciding fast, with Casbin's answers
+//
+// Casbin alone evaluates the matcher against every rule on every request,
+// and its keyMatch2 and regexMatch compile a regular expression per call:
+// about 0.3ms for the shipped policy and 20ms for 10,000 rules. Casbin still
+// gives every answer, but three things make that cheap:
+//
+//   - Candidates. Because the matcher is "g(r.sub, p.sub) && rest" with
+//     nothing in rest binding more loosely than && (|| and ?: are refused), a
+//     rule can only match subject X if its p.sub is X or a role X reaches
+//     through g rules. And when rest has a top-level conjunct
+//     keyMatch2(r.obj, p.col) or regexMatch(r.obj, p.col), a rule can only
+//     match a path that starts with the literal prefix of the rule's anchored
+//     regular expression (regexp/syntax's parse, up to the first operator;
+//     "" when unsure). At load, rules are grouped by prefix and subject
+//     (index.go); a request's candidates are the rules under the prefixes of
+//     its path for the subjects it reaches, in file order. Without such a
+//     conjunct every rule has the prefix "" and only the subject narrows.
+//   - Casbin on the candidates. A pool of Casbin enforcers with the same
+//     model and the policy's role manager runs EnforceEx with the candidates
+//     as the whole policy (subset.go). Leaving out rules that cannot match
+//     changes neither the effect nor the rule it names, so the answer is the
+//     one Casbin gives on the whole policy. No candidate means no rule
+//     matches: a refusal naming no rule, as Casbin answers. Denials are
+//     explained the same way, with the candidates of any subject.
+//   - Compiled patterns. Those enforcers' matchers call stand-ins for
+//     keyMatch2 and regexMatch that look the pattern up in a table compiled
+//     once per policy from the rules' values (patterns.go), building the
+//     expression exactly as Casbin does; anything else goes to Casbin's own
+//     functions, errors and panics included.
+//
+// On top, each policy has a decision cache (cache.go): Options.CacheEntries
+// decisions (32768 by default) keyed by the user, the roles in the order
+// given, the method and the path; requests over 1 KiB are not cached. It
+// belongs to the policy's state, so a reload starts an empty one and an
+// answer can never come from an older policy. It is sharded; each shard
+// keeps a current and a previous map and drops the previous one when the
+// current fills, so a flood of paths full of IDs only displaces the rest,
+// and requests asked again move to the current map. Cache hits count in
+// latch_authz_decisions_total like any decision.
+//
+// TestDifferential compares Decide, Explain and cached answers with plain
+// Casbin enforcers on thousands of random requests, for several models and
+// policies; -diff.seed reproduces a failure and -diff.scale runs more. The
+// benchmarks (bench_test.go) measure a repeated request, a new one against
+// Casbin on the same requests, and reloads with their memory.
 //
 // # Metrics
 //
@@ -63,13 +110,24 @@
 //
 // # Caveats
 //
-// Casbin evaluates the matcher against every rule on every request, so a
-// decision costs time proportional to the rule count times the caller's
-// subjects, and Casbin's keyMatch2 and regexMatch compile a regular
-// expression on every call (about 15µs each): an editor's decision on the
-// shipped policy costs about 0.3ms (BenchmarkDecide). Keep the role check
-// first in the matcher so rules of other subjects are skipped cheaply.
-// Decisions are not cached yet; Engine.Generation is there to key a cache.
+// A request the cache has not seen costs tens of microseconds on a 10,000
+// rule policy, more when a subject reaches many roles or a path prefix
+// gathers many rules (a matcher without a keyMatch2 or regexMatch conjunct
+// on r.obj, or many rules on patterns like "/api/*" or ":tenant/..."): the
+// work is Casbin's on the candidates. Every policy keeps the compiled
+// expressions of its distinct patterns, a few KiB each.
+//
+// The role manager is Casbin's, shared by the pooled enforcers; Casbin
+// serialises its lookups with a mutex.
+//
+// An enforce error (which validation makes unlikely) may differ from the one
+// Casbin would meet on the whole policy: Casbin stops at the first matching
+// deny rule, while latch evaluates each subject's candidates. Either way the
+// request is denied.
+//
+// A load evaluates the matcher on every rule and builds the index: about
+// 0.1s and 1s for 10,000 and 100,000 rules, with the old policy deciding
+// meanwhile (BenchmarkReload).
 //
 // Watch sees a symlinked file whose target lives in another directory only
 // through polling if the link is later pointed elsewhere.

@@ -32,8 +32,8 @@ func TestStandInsMatchCasbin(t *testing.T) {
 	methods := []string{"GET", "get", "HEAD", "POST", "XGETX", "", "DELETE"}
 	compare := func(name string, ours, casbins func(...any) (any, error), args ...any) {
 		t.Helper()
-		got, gotErr, gotPanic := callCapturing(ours, args...)
-		want, wantErr, wantPanic := callCapturing(casbins, args...)
+		got, gotPanic, gotErr := callCapturing(ours, args...)
+		want, wantPanic, wantErr := callCapturing(casbins, args...)
 		if got != want || fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || gotPanic != wantPanic {
 			t.Errorf("%s%q: got %v, %v, panic %q; Casbin %v, %v, panic %q", name, args, got, gotErr, gotPanic, want, wantErr, wantPanic)
 		}
@@ -53,14 +53,14 @@ func TestStandInsMatchCasbin(t *testing.T) {
 	compare("regexMatch", fns[cachedRegexMatch], util.RegexMatchFunc, "GET", "GET", "x")
 }
 
-func callCapturing(fn func(...any) (any, error), args ...any) (v any, err error, panicked string) {
+func callCapturing(fn func(...any) (any, error), args ...any) (v any, panicked string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = fmt.Sprint(r)
 		}
 	}()
 	v, err = fn(args...)
-	return v, err, ""
+	return v, "", err
 }
 
 func TestLiteralPrefix(t *testing.T) {
