@@ -130,6 +130,16 @@ func (e *Engine) Reload() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	src, digest, err := readSources(&e.opts)
+	if cur := e.cur.Load(); err == nil && digest == cur.digest {
+		// The files hold the policy in force (often the watcher already
+		// loaded them): a successful reload with nothing to build, so a
+		// SIGHUP after an edit never builds the same policy twice.
+		e.tried = digest
+		e.m.reloadOK.Inc()
+		e.m.installed(cur, float64(e.opts.Now().UnixNano())/1e9)
+		e.log.Info("policy reloaded: files unchanged", "generation", cur.gen, "hash", cur.hash)
+		return nil
+	}
 	return e.reloadLocked(src, digest, err)
 }
 

@@ -79,5 +79,15 @@ func (h *Handler) finish(r *http.Request, st *reqState, rec *recorder, start tim
 	if st.upstreamErr != "" {
 		attrs = append(attrs, slog.String("upstream_error", st.upstreamErr))
 	}
-	h.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	if st.errorID != "" {
+		attrs = append(attrs, slog.String("error_id", st.errorID), slog.String("error", st.errorName))
+		if st.cause != nil {
+			attrs = append(attrs, slog.String("cause", st.cause.Error()))
+		}
+	}
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	h.log.LogAttrs(r.Context(), level, "request", attrs...)
 }

@@ -62,21 +62,20 @@ type errorBody struct {
 }
 
 // writeError renders e: the one place error bodies are written. Every body
-// carries a fresh UUID v4, which is also logged with the cause so an
-// operator can find the line a client quotes.
+// carries a fresh UUID v4. On the proxy port the id, the error name and the
+// internal cause go on the request's access line (see finish), so an
+// operator can find the line a client quotes; elsewhere they are logged
+// here.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, e *Error, cause error) {
 	id := uuid.NewString()
-	if log != nil {
-		attrs := []any{"error_id", id, "status", e.Status, "name", e.Name,
-			"method", r.Method, "request_id", requestIDFrom(r.Context())}
+	if st := stateFrom(r.Context()); st != nil {
+		st.errorID, st.errorName, st.cause = id, e.Name, cause
+	} else if log != nil {
+		attrs := []any{"error_id", id, "status", e.Status, "name", e.Name, "method", r.Method}
 		if cause != nil {
 			attrs = append(attrs, "cause", cause.Error())
 		}
-		level := slog.LevelInfo
-		if e.Status >= 500 {
-			level = slog.LevelError
-		}
-		log.Log(r.Context(), level, "answered with an error", attrs...)
+		log.Log(r.Context(), slog.LevelWarn, "answered with an error", attrs...)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

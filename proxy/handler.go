@@ -169,6 +169,9 @@ type reqState struct {
 	upstreamErr string
 	decision    string   // allow, deny or error; "" when no policy check ran
 	rule        []string // the deciding rule
+	errorID     string   // the id of the error body latch answered with
+	errorName   string
+	cause       error // why, for the log only
 }
 
 type stateKey struct{}
