@@ -88,6 +88,9 @@ func clientAddr(r *http.Request) string {
 	return host
 }
 
+var errLoginBusy = &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+	Message: "Too many logins right now. Please try again shortly.", RetryAfter: time.Second}
+
 var errBadLogin = &Error{Status: http.StatusUnauthorized, Name: NamePasswordMismatch, Message: "Wrong password, try again."}
 
 // loginRoute answers POST /auth/simple/login {email, password} with a JWT.
@@ -96,6 +99,13 @@ var errBadLogin = &Error{Status: http.StatusUnauthorized, Name: NamePasswordMism
 func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 	result := "error"
 	defer func() { h.metrics.logins.WithLabelValues(result).Inc() }()
+	// Under a flood the hash budget is spent: refuse before even reading
+	// the body, so the flood costs as little as possible.
+	if h.login.hashes.TokensAt(h.now()) < 1 {
+		result = "busy"
+		writeError(w, r, h.log, errLoginBusy, nil)
+		return
+	}
 	b, e := h.readObject(w, r, []field{{name: "email", required: true, email: true}, {name: "password", required: true}})
 	if e != nil {
 		result = "invalid"
@@ -116,8 +126,7 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	if !h.login.hashes.AllowN(h.now(), 1) {
 		result = "busy"
-		writeError(w, r, h.log, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
-			Message: "Too many logins right now. Please try again shortly.", RetryAfter: time.Second}, nil)
+		writeError(w, r, h.log, errLoginBusy, nil)
 		return
 	}
 	select {
