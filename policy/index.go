@@ -139,6 +139,7 @@ func buildIndex(spec *modelSpec, policies, links [][]string) *ruleIndex {
 	lengths := map[int]bool{}
 	subjects := map[string]bool{}
 	for i, p := range policies {
+		yield(i)
 		prefix := ""
 		if col >= 0 {
 			v := p[col]

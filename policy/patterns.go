@@ -61,7 +61,8 @@ func compilePatterns(spec *modelSpec, policies [][]string) *patterns {
 		if col < 0 {
 			continue
 		}
-		for _, p := range policies {
+		for i, p := range policies {
+			yield(i)
 			v := p[col]
 			if _, done := table[v]; done {
 				continue

@@ -36,6 +36,7 @@ func parseRules(path string, data []byte, spec *modelSpec) ([]rule, error) {
 	}
 	var rules []rule
 	for i, raw := range strings.Split(string(data), "\n") {
+		yield(i)
 		lineNo := i + 1
 		line := strings.TrimSpace(raw)
 		if line == "" || line[0] == '#' {
