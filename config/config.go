@@ -21,6 +21,9 @@ type Config struct {
 	// AdminListen serves /healthz, /readyz and /metrics, never proxied
 	// traffic. Default 127.0.0.1:9091.
 	AdminListen string `yaml:"admin_listen"`
+	// AdminPprof serves Go's profiler at /debug/pprof/ on admin_listen.
+	// Default false; turn it on only where the admin port is private.
+	AdminPprof bool `yaml:"admin_pprof"`
 	// Upstream is the backend every request latch does not answer itself is
 	// forwarded to. Required; http or https.
 	Upstream string `yaml:"upstream"`

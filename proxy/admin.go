@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,11 +14,24 @@ type Check struct {
 	Err  func() error
 }
 
+// AdminOptions adds optional routes to the admin handler.
+type AdminOptions struct {
+	// Pprof mounts Go's profiler at /debug/pprof/. Default false.
+	Pprof bool
+}
+
 // Admin returns the admin-port handler: /healthz (alive), /readyz (every
 // check holds, else 503 naming the failing ones) and, when g is not nil,
 // /metrics. It is never mounted on the proxy port.
-func Admin(checks []Check, g prometheus.Gatherer) http.Handler {
+func Admin(checks []Check, g prometheus.Gatherer, o AdminOptions) http.Handler {
 	mux := http.NewServeMux()
+	if o.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -303,3 +303,27 @@ func TestDockerfilePathsExist(t *testing.T) {
 }
 
 var configLoad = config.Load
+
+func TestAdminPprofOptIn(t *testing.T) {
+	up := echoUpstream(t)
+	for _, on := range []bool{false, true} {
+		in := startLatch(t, baseConfig(t, up.URL, "")+fmt.Sprintf("admin_pprof: %v\n", on))
+		resp, err := http.Get(in.admin + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := map[bool]int{false: 404, true: 200}[on]; resp.StatusCode != want {
+			t.Errorf("admin_pprof %v: /debug/pprof/ answered %d, want %d", on, resp.StatusCode, want)
+		}
+		resp, err = http.Get(in.proxy + "/debug/pprof/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "goroutine") {
+			t.Errorf("admin_pprof %v: the proxy port served the profiler", on)
+		}
+	}
+}

@@ -146,7 +146,7 @@ func serve(ctx context.Context, e *env, cfg *config.Config, listening func(proxy
 		ErrorLog:          errLog,
 	}
 	adminSrv := &http.Server{
-		Handler:           proxy.Admin(a.checks, a.reg),
+		Handler:           proxy.Admin(a.checks, a.reg, proxy.AdminOptions{Pprof: cfg.AdminPprof}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
