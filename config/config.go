@@ -265,7 +265,7 @@ func Default() *Config {
 		Login: Login{MaxPerSecond: 5, PerAccountPerMinute: 10, PerAddressPerMinute: 30},
 		Store: Store{Backend: "bbolt", LockTimeout: Duration(2 * time.Second), Etcd: Etcd{
 			Prefix: "/latch/", DialTimeout: Duration(5 * time.Second), RequestTimeout: Duration(5 * time.Second)}},
-		Log:   Log{Format: "json", Level: "info"},
+		Log: Log{Format: "json", Level: "info"},
 	}
 }
 
