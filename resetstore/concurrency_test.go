@@ -12,54 +12,9 @@ import (
 	"github.com/latch-dev/latch/resetstore"
 )
 
-func TestConcurrentRedeemExactlyOnce(t *testing.T) {
-	s, _ := openStore(t, resetstore.Options{})
-	ctx := context.Background()
-	mustAddUser(t, s, "race@example.com", "old-Passw0rd!")
-	tok := mustIssue(t, s, "race@example.com")
+// The 50-redeemers race is in the conformance suite (storetest), which
+// conformance_test.go runs against this store.
 
-	const redeemers = 50
-	var (
-		wg      sync.WaitGroup
-		start   = make(chan struct{})
-		errs    = make([]error, redeemers)
-		winners []int
-		mu      sync.Mutex
-	)
-	for i := range redeemers {
-		wg.Go(func() {
-			<-start
-			_, err := s.RedeemResetToken(ctx, tok, fmt.Sprintf("pw-%02d-Passw0rd!", i))
-			errs[i] = err
-			if err == nil {
-				mu.Lock()
-				winners = append(winners, i)
-				mu.Unlock()
-			}
-		})
-	}
-	close(start)
-	wg.Wait()
-
-	if len(winners) != 1 {
-		t.Fatalf("%d redeemers won (%v), want exactly 1", len(winners), winners)
-	}
-	for i, err := range errs {
-		if i != winners[0] && !errors.Is(err, resetstore.ErrUsedToken) {
-			t.Errorf("redeemer %d: %v, want ErrUsedToken", i, err)
-		}
-	}
-	// The winner's password is the one set.
-	for i := range redeemers {
-		_, ok, err := s.VerifyPassword(ctx, "race@example.com", fmt.Sprintf("pw-%02d-Passw0rd!", i))
-		if err != nil || ok != (i == winners[0]) {
-			t.Errorf("VerifyPassword(redeemer %d) = %v, %v; want %v", i, ok, err, i == winners[0])
-		}
-	}
-}
-
-// Many users issued tokens at once go through the group-commit path; every
-// token must survive Close and reopen.
 func TestConcurrentIssueDurable(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "latch.db")
 	s, err := resetstore.Open(path, resetstore.Options{Hash: cheapHash})
