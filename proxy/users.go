@@ -24,11 +24,6 @@ func rolesError(roles []string) *Error {
 	return nil
 }
 
-func (h *Handler) userNotFound(w http.ResponseWriter, r *http.Request, id string) {
-	writeError(w, r, h.log, &Error{Status: http.StatusNotFound, Name: NameNotFound,
-		Message: fmt.Sprintf("Could not find the user with ID %q.", truncate(id, 254))}, nil)
-}
-
 // listUsers answers GET /api/admin/user-admin; it never includes a hash or
 // a token.
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
@@ -73,17 +68,24 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	u, err := h.opts.Store.GetUser(r.Context(), id)
+// userAnswer answers a request about user id: 404 for an unknown user, a
+// store failure, or ok.
+func (h *Handler) userAnswer(w http.ResponseWriter, r *http.Request, id string, err error, ok func()) {
 	switch {
 	case errors.Is(err, ErrUserNotFound):
-		h.userNotFound(w, r, id)
+		writeError(w, r, h.log, &Error{Status: http.StatusNotFound, Name: NameNotFound,
+			Message: fmt.Sprintf("Could not find the user with ID %q.", truncate(id, 254))}, nil)
 	case err != nil:
 		h.storeFailure(w, r, err)
 	default:
-		writeJSON(w, http.StatusOK, u)
+		ok()
 	}
+}
+
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	u, err := h.opts.Store.GetUser(r.Context(), id)
+	h.userAnswer(w, r, id, err, func() { writeJSON(w, http.StatusOK, u) })
 }
 
 // putUser answers PUT /api/admin/user-admin/{id} {roles}.
@@ -98,25 +100,11 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	u, err := h.opts.Store.SetRoles(r.Context(), id, b.arrays["roles"])
-	switch {
-	case errors.Is(err, ErrUserNotFound):
-		h.userNotFound(w, r, id)
-	case err != nil:
-		h.storeFailure(w, r, err)
-	default:
-		writeJSON(w, http.StatusOK, u)
-	}
+	h.userAnswer(w, r, id, err, func() { writeJSON(w, http.StatusOK, u) })
 }
 
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	err := h.opts.Store.DeleteUser(r.Context(), id)
-	switch {
-	case errors.Is(err, ErrUserNotFound):
-		h.userNotFound(w, r, id)
-	case err != nil:
-		h.storeFailure(w, r, err)
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
+	h.userAnswer(w, r, id, err, func() { w.WriteHeader(http.StatusNoContent) })
 }
