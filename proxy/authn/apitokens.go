@@ -91,6 +91,12 @@ func (a *Authenticator) reloadAPITokens() (changed bool, err error) {
 	if a.tokens.Load() != nil && sum == a.tokensHash {
 		return false, nil
 	}
+	// A file being rewritten in place is empty for a moment: reading it
+	// then must not revoke every token. To revoke them all on purpose,
+	// leave a comment line.
+	if a.tokens.Load() != nil && len(bytes.TrimSpace(data)) == 0 {
+		return false, fmt.Errorf("API tokens file %s is empty; keeping the tokens in use (to revoke every token, leave a comment line)", path)
+	}
 	t, err := parseAPITokens(path, data)
 	if err != nil {
 		return false, err

@@ -115,6 +115,23 @@ func TestAPITokensReload(t *testing.T) {
 	})
 	check("first", ReasonUnknownToken)
 
+	// An empty file (one being rewritten in place) keeps the tokens in use.
+	writeFile(t, dir, "tokens.txt", nil)
+	if _, err := a.reloadAPITokens(); err == nil {
+		t.Error("reload of an empty file: got nil, want an error")
+	}
+	check("second", "")
+	// A comment-only file revokes every token on purpose.
+	writeFile(t, dir, "tokens.txt", []byte("# no tokens\n"))
+	if _, err := a.reloadAPITokens(); err != nil {
+		t.Errorf("reload of a comment-only file: %v", err)
+	}
+	check("second", ReasonUnknownToken)
+	tokensFile(t, dir, HashAPIToken("second")+" two ops")
+	if _, err := a.reloadAPITokens(); err != nil {
+		t.Fatal(err)
+	}
+
 	// A broken file keeps the tokens in use.
 	writeFile(t, dir, "tokens.txt", []byte("garbage\n"))
 	if _, err := a.reloadAPITokens(); err == nil {
