@@ -38,9 +38,13 @@ tidy-check:
 
 # bench runs the load scenarios (bench/cmd/harness builds latch and runs it
 # against a bare ReverseProxy, sequential bbolt commits and itself, nginx as
-# a reference when bench/deps.sh could install it), prints one table and
-# writes bench/out/, then runs the Go micro-benchmarks. About 5 minutes.
+# a reference when bench/deps.sh could install it; it profiles the running
+# latch through admin_pprof), prints one table and writes bench/out/, then
+# runs the Go micro-benchmarks bench/RESULTS.md reports. About 5 minutes.
 bench:
 	@./bench/deps.sh
 	$(GO) run ./bench/cmd/harness
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	$(GO) test -run='^$$' -bench='DecideWarm|DecideCold|CasbinEnforce|Reload' -benchtime=2x ./policy
+	$(GO) test -run='^$$' -bench=. ./proxy/authn
+	$(GO) test -run='^$$' -bench=Issue ./resetstore
+	$(GO) test -run='^$$' -bench=Forward -benchtime=3s ./proxy

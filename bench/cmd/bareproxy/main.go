@@ -1,7 +1,9 @@
 // Command bareproxy is the baseline for latch's proxy overhead: a bare
 // httputil.ReverseProxy (Rewrite with SetURL and SetXForwarded) over the
 // same tuned transport latch uses (proxy.NewTransport), with no
-// authentication, policy, metrics or logging.
+// authentication, policy, metrics or logging. With --pprof-listen it serves
+// net/http/pprof there too (a separate listener, as latch's admin port), so
+// the harness can profile the baseline the way it profiles latch.
 package main
 
 import (
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"time"
@@ -20,6 +23,7 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address")
 	upstream := flag.String("upstream", "", "backend URL")
+	pprofListen := flag.String("pprof-listen", "", "serve /debug/pprof/ on this address too")
 	flag.Parse()
 	u, err := url.Parse(*upstream)
 	if err != nil || u.Host == "" {
@@ -30,6 +34,17 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bareproxy:", err)
 		os.Exit(1)
+	}
+	if *pprofListen != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		pl, err := net.Listen("tcp", *pprofListen)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bareproxy:", err)
+			os.Exit(1)
+		}
+		go func() { _ = http.Serve(pl, mux) }()
 	}
 	fmt.Println(ln.Addr().String())
 	rp := &httputil.ReverseProxy{

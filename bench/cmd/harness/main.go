@@ -6,8 +6,11 @@
 // its baseline measured in the same run, their ratio and the target.
 //
 // Latch and baseline runs alternate (A/B/A/B, -rounds each) because the
-// machine is noisy; each cell is the median of its rounds. Nothing here
-// runs under `go test`.
+// machine is noisy; each cell is the median of its rounds. With -profile
+// (the default) each latch scenario gets one more run while the harness
+// fetches a CPU profile from the running latch's admin port (the bench
+// config sets admin_pprof: true), so the profiles are of the real binary.
+// Nothing here runs under `go test`.
 package main
 
 import (
@@ -39,7 +42,7 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 64, "connections of the main load")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&o.outDir, "out", "bench/out", "where to write the report and profile")
-	flag.BoolVar(&o.profile, "profile", true, "profile the forwarding path in-process (latchprof)")
+	flag.BoolVar(&o.profile, "profile", true, "profile latch (admin_pprof) during one extra run of each scenario")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -101,12 +104,12 @@ func run(ctx context.Context, o options) error {
 	e.log("building latch and helpers into %s", tmp)
 	bins := filepath.Join(tmp, "bin")
 	build := exec.CommandContext(ctx, "go", "build", "-o", bins+"/", "./cmd/latch",
-		"./bench/cmd/upstream", "./bench/cmd/bareproxy", "./bench/cmd/boltcommit", "./bench/cmd/latchprof")
+		"./bench/cmd/upstream", "./bench/cmd/bareproxy", "./bench/cmd/boltcommit")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("go build: %w", err)
 	}
-	for _, n := range []string{"latch", "upstream", "bareproxy", "boltcommit", "latchprof"} {
+	for _, n := range []string{"latch", "upstream", "bareproxy", "boltcommit"} {
 		e.bin[n] = filepath.Join(bins, n)
 	}
 	if e.keys, err = writeKeys(tmp); err != nil {
@@ -135,13 +138,6 @@ func run(ctx context.Context, o options) error {
 		e.log("scenario %s", s.name)
 		if err := s.fn(ctx, main); err != nil {
 			return fmt.Errorf("scenario %s: %w", s.name, err)
-		}
-	}
-	if o.profile {
-		main.stop() // latchprof opens the same data file
-		e.log("profiling latch's handler in-process")
-		if err := e.profileAll(ctx, main); err != nil {
-			return fmt.Errorf("profile: %w", err)
 		}
 	}
 

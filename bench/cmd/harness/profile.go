@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/latch-dev/latch/bench/load"
@@ -22,48 +25,57 @@ import (
 var (
 	forwardStages = []string{
 		`net/http.(*conn).serve`,
+		`net/http.(*conn).readRequest`,
 		`proxy.(*Handler).ServeHTTP`,
 		`proxy.Canonical`,
+		`proxy.stripIdentityHeaders`,
 		`proxy.(*Handler).localRoute`,
-		`net/http.(*Request).Clone`,
 		`proxy.(*Handler).authenticate`,
+		`main.authenticator.Authenticate`,
 		`authn.(*Authenticator).Authenticate`,
 		`proxy.(*Handler).checkSession`,
-		`resetstore.(*Store).GetUser`,
+		`main.store.PasswordChanged`,
 		`proxy.(*Handler).authorize`,
+		`proxy.Decide`,
 		`policy.(*Engine).Decide`,
-		`casbin/v2/util.RegexMatch`,
-		`regexp.Compile`,
-		`casbin/v2/util.KeyMatch2`,
-		`govaluate.EvaluableExpression.Eval`,
+		`policy.(*state).decideCached`,
+		`policy.(*state).decide`,
 		`proxy.(*Handler).finish`,
-		`log/slog.(*Logger).log`,
-		`log/slog.(*Logger).logAttrs`,
+		`log/slog.(*Logger).LogAttrs`,
 		`log/slog.(*JSONHandler).Handle`,
 		`proxy.(*metrics).observe`,
-		`proxy.withRequestID`,
+		`proxy.(*requestIDs).next`,
 		`httputil.(*ReverseProxy).ServeHTTP`,
 		`net/http.(*Transport).roundTrip`,
-		`net/http.(*conn).readRequest`,
+		`net/http.(*persistConn).readLoop`,
+		`net/http.(*persistConn).writeLoop`,
+		`net/http.(*response).finishRequest`,
 		`internal/poll.(*FD).Write`,
+		`internal/poll.(*FD).Read`,
+		`runtime.netpoll`,
+		`runtime.findRunnable`,
 		`runtime.mallocgc`,
 		`runtime.gcBgMarkWorker`,
 		`runtime.gcAssistAlloc`,
 	}
 	resetStages = []string{
 		`proxy.(*Handler).ServeHTTP`,
+		`proxy.(*Handler).authenticate`,
 		`proxy.(*Handler).authorize`,
 		`policy.(*Engine).Decide`,
 		`proxy.(*Handler).resetPassword`,
 		`proxy.(*Handler).readObject`,
 		`resetstore.(*Store).IssueResetToken`,
+		`resetstore.(*Store).submitIssue`,
 		`resetstore.(*Store).runIssuer`,
 		`resetstore.(*Store).commitIssues`,
 		`bbolt.(*Tx).Commit`,
 		`syscall.Fdatasync`,
 		`proxy.(*Handler).finish`,
-		`log/slog.(*Logger).log`,
+		`log/slog.(*JSONHandler).Handle`,
 		`encoding/json.Marshal`,
+		`internal/poll.(*FD).Write`,
+		`runtime.findRunnable`,
 		`runtime.mallocgc`,
 		`runtime.gcBgMarkWorker`,
 	}
@@ -73,22 +85,51 @@ var (
 		`httputil.(*ReverseProxy).ServeHTTP`,
 		`proxy.(*Handler).loginRoute`,
 		`proxy.(*Handler).readObject`,
+		`main.store.VerifyPassword`,
 		`resetstore.(*Store).VerifyPassword`,
 		`argon2.IDKey`,
 		`argon2.processBlocks.func1`, // the hashing itself runs on its own goroutine
 		`proxy.writeError`,
-		`log/slog.(*Logger).log`,
-		`log/slog.(*Logger).logAttrs`,
+		`proxy.(*Handler).finish`,
+		`log/slog.(*JSONHandler).Handle`,
+		`net/http.(*conn).readRequest`,
+		`internal/poll.(*FD).Accept`,
+		`net/http.(*conn).close`,
+		`runtime.findRunnable`,
 		`runtime.mallocgc`,
 		`runtime.gcBgMarkWorker`,
+	}
+	reloadStages = []string{
+		`proxy.(*Handler).ServeHTTP`,
+		`policy.(*Engine).Decide`,
+		`policy.(*state).decideCached`,
+		`policy.(*state).decide`,
+		`policy.(*Engine).Reload`,
+		`policy.(*Engine).reloadIfChanged`,
+		`policy.(*Engine).reloadLocked`,
+		`policy.readSources`,
+		`policy.build`,
+		`policy.checkPatterns`,
+		`policy.trialEnforce`,
+		`policy.routeEnforcers`,
+		`policy.compilePatterns`,
+		`policy.buildIndex`,
+		`policy.yield`,
+		`casbin/v2.NewEnforcer`,
+		`regexp.Compile`,
+		`runtime.mallocgc`,
+		`runtime.gcBgMarkWorker`,
+		`runtime.gcAssistAlloc`,
 	}
 	buildStages = []string{
 		`policy.Open`,
 		`policy.build`,
+		`policy.checkPatterns`,
+		`policy.trialEnforce`,
+		`policy.routeEnforcers`,
+		`policy.compilePatterns`,
+		`policy.buildIndex`,
 		`casbin/v2.NewEnforcer`,
-		`casbin/v2.(*Enforcer).LoadPolicy`,
-		`casbin/v2.(*Enforcer).BuildRoleLinks`,
-		`policy.validate`,
 		`regexp.Compile`,
 		`encoding/csv`,
 		`runtime.mallocgc`,
@@ -96,76 +137,112 @@ var (
 	}
 )
 
-// profileLatch runs latchprof (latch's handler in-process under
-// runtime/pprof) on cfg while spec(addr) loads it, and beside(addr) too
-// when not nil (unchecked), and returns the sample of spec and a summary of
-// the profile, also written to outDir/<name>.{prof,txt}.
-func (e *env) profileLatch(ctx context.Context, name string, cfg *latchConfig, extra []string,
-	spec func(addr string) load.Spec, want int, stages []string, beside func(addr string) load.Spec) (sample, string, error) {
-	outDir := e.outDir()
-	prof := filepath.Join(outDir, name+".prof")
-	args := append([]string{"--config", cfg.path, "--cpuprofile", prof}, extra...)
-	p, err := e.start("latchprof", e.bin["latchprof"], args, []string{"LATCH_LISTEN=127.0.0.1:0", "LATCH_ADMIN_LISTEN=127.0.0.1:0"},
-		filepath.Join(e.tmp, name+".log"), true)
-	if err != nil {
-		return sample{}, "", err
+// profile is a CPU profile's summary and its whole `pprof -top -cum`.
+type profile struct {
+	summary string
+	cum     string
+}
+
+// share is fn's cumulative share of the profile's samples, in percent
+// (0 when it does not appear).
+func (p profile) share(fn string) float64 {
+	f := strings.Fields(findLine(p.cum, fn))
+	if len(f) == 0 {
+		return 0
 	}
-	defer p.stop()
-	warm := spec(p.addr)
-	warm.Duration = time.Second
-	if _, err := load.Run(ctx, warm); err != nil {
-		return sample{}, "", err
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		return sample{}, "", err
-	}
+	v, _ := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+	return v
+}
+
+// profileRun profiles a running `latch serve` (admin_pprof on) through
+// its admin port: it asks for /debug/pprof/profile?seconds=<spec's
+// length> and runs spec against p meanwhile, with beside too when not nil
+// (unchecked, reported in the head). The profile goes to
+// outDir/<name>.prof and its summary to outDir/<name>.txt.
+func (e *env) profileRun(ctx context.Context, name string, p *proc, admin string, spec load.Spec, want int,
+	stages []string, beside *load.Spec) (sample, profile, error) {
+	prof := filepath.Join(e.outDir(), name+".prof")
+	secs := max(1, int(math.Ceil(spec.Duration.Seconds())))
+	got := make(chan error, 1)
+	go func() {
+		got <- fetchProfile(ctx, "http://"+admin+"/debug/pprof/profile?seconds="+strconv.Itoa(secs), prof)
+	}()
+	// The handler starts the CPU profile as soon as it has the request:
+	// give the request a moment to arrive so the whole load is profiled.
+	time.Sleep(100 * time.Millisecond)
 	var side chan load.Result
 	if beside != nil {
 		side = make(chan load.Result, 1)
 		go func() {
-			res, _ := load.Run(ctx, beside(p.addr))
+			res, _ := load.Run(ctx, *beside)
 			side <- res
 		}()
 	}
-	s, err := measure(ctx, p.pid(), spec(p.addr), false)
+	s, err := measure(ctx, p.pid(), spec, false)
 	sideNote := ""
 	if side != nil {
 		res := <-side
 		sideNote = fmt.Sprintf("; beside it %.0f req/s: %s", res.RPS(), res.StatusString())
 	}
+	if perr := <-got; err == nil {
+		err = perr
+	}
 	if err != nil {
-		return sample{}, "", err
+		return sample{}, profile{}, err
 	}
 	if err := onlyStatus(name, s.res, want); err != nil {
-		return sample{}, "", err
+		return sample{}, profile{}, err
 	}
-	p.stop()
-	head := fmt.Sprintf("%s: %.0f req/s, %.1f µs CPU/req%s (in-process latch handler, bench/cmd/latchprof %s)",
-		name, s.res.RPS(), us(s.cpuPerReq), sideNote, strings.Join(extra, " "))
-	sum, err := e.summarize(ctx, name, prof, head, stages)
-	return s, sum, err
+	head := fmt.Sprintf("%s: %.0f req/s, %.1f µs CPU/req%s (%s, its /debug/pprof/profile?seconds=%d)",
+		name, s.res.RPS(), us(s.cpuPerReq), sideNote, p.name, secs)
+	pr, err := e.summarize(ctx, name, prof, head, stages, s.res.Requests)
+	if err == nil {
+		e.profiles = append(e.profiles, pr.summary)
+	}
+	return s, pr, err
+}
+
+// fetchProfile GETs a pprof profile from url into path.
+func fetchProfile(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("pprof: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s answered %d: %s (is admin_pprof on?)", url, resp.StatusCode, bytes.TrimSpace(b))
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // profileFunc profiles fn in this process.
-func (e *env) profileFunc(ctx context.Context, name, head string, stages []string, fn func() error) (string, error) {
+func (e *env) profileFunc(ctx context.Context, name, head string, stages []string, fn func() error) (profile, error) {
 	prof := filepath.Join(e.outDir(), name+".prof")
 	f, err := os.Create(prof)
 	if err != nil {
-		return "", err
+		return profile{}, err
 	}
 	if err := pprof.StartCPUProfile(f); err != nil {
 		f.Close()
-		return "", err
+		return profile{}, err
 	}
 	ferr := fn()
 	pprof.StopCPUProfile()
 	if err := f.Close(); err != nil {
-		return "", err
+		return profile{}, err
 	}
 	if ferr != nil {
-		return "", ferr
+		return profile{}, ferr
 	}
-	return e.summarize(ctx, name, prof, head, stages)
+	return e.summarize(ctx, name, prof, head, stages, 0)
 }
 
 func (e *env) outDir() string { return filepath.Join(e.root, e.o.outDir) }
@@ -173,7 +250,7 @@ func (e *env) outDir() string { return filepath.Join(e.root, e.o.outDir) }
 // summarize renders a profile: the listed stages' cumulative shares, then
 // the top functions by own time. The whole -cum listing goes to
 // outDir/<name>.txt.
-func (e *env) summarize(ctx context.Context, name, prof, head string, stages []string) (string, error) {
+func (e *env) summarize(ctx context.Context, name, prof, head string, stages []string, requests int) (profile, error) {
 	pp := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, "go", append(append([]string{"tool", "pprof"}, args...), prof)...)
 		cmd.Dir = e.root
@@ -187,22 +264,33 @@ func (e *env) summarize(ctx context.Context, name, prof, head string, stages []s
 	}
 	cum, err := pp("-top", "-cum", "-nodecount=500")
 	if err != nil {
-		return "", err
+		return profile{}, err
 	}
 	flat, err := pp("-top", "-nodecount=20")
 	if err != nil {
-		return "", err
+		return profile{}, err
 	}
 	var b strings.Builder
 	b.WriteString(head + "\n")
 	if m := regexp.MustCompile(`Total samples = [^\n]*`).FindString(cum); m != "" {
 		b.WriteString(m + "\n")
 	}
-	b.WriteString("\ncumulative share of the CPU, by stage:\n")
+	b.WriteString("\ncumulative share of the CPU, by stage")
+	if requests > 0 {
+		b.WriteString(" (and CPU per answered request)")
+	}
+	b.WriteString(":\n")
 	for _, h := range stages {
-		if line := findLine(cum, h); line != "" {
-			fmt.Fprintf(&b, "  %s\n", line)
+		line := findLine(cum, h)
+		if line == "" {
+			continue
 		}
+		if f := strings.Fields(line); requests > 0 && len(f) > 2 {
+			if d, err := time.ParseDuration(f[1]); err == nil {
+				line = fmt.Sprintf("%7s %7s %7.1f µs  %s", f[0], f[1], us(d)/float64(requests), strings.Join(f[2:], " "))
+			}
+		}
+		fmt.Fprintf(&b, "  %s\n", line)
 	}
 	b.WriteString("\ntop functions by own time:\n")
 	if i := strings.Index(flat, "      flat"); i >= 0 {
@@ -210,9 +298,9 @@ func (e *env) summarize(ctx context.Context, name, prof, head string, stages []s
 	}
 	b.WriteString(flat)
 	if err := os.WriteFile(filepath.Join(e.outDir(), name+".txt"), []byte(b.String()+"\n-- top -cum --\n"+cum), 0o644); err != nil {
-		return "", err
+		return profile{}, err
 	}
-	return b.String(), nil
+	return profile{summary: b.String(), cum: cum}, nil
 }
 
 var spaces = regexp.MustCompile(`\s+`)

@@ -112,7 +112,12 @@ func (e *env) featureSpec(addr, token string, conns int, dur time.Duration) load
 // overhead is target 1 (CPU per forwarded request against a bare
 // ReverseProxy, nginx for reference) and target 6 (RSS).
 func (e *env) overhead(ctx context.Context, l *latchProc) error {
-	bare, err := e.start("bareproxy", e.bin["bareproxy"], []string{"--upstream", "http://" + e.upstream.addr}, nil, "", true)
+	bareProf, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	bare, err := e.start("bareproxy", e.bin["bareproxy"], []string{"--upstream", "http://" + e.upstream.addr,
+		"--pprof-listen", bareProf}, nil, "", true)
 	if err != nil {
 		return err
 	}
@@ -123,12 +128,14 @@ func (e *env) overhead(ctx context.Context, l *latchProc) error {
 		token   string
 		samples []sample
 	}
-	targets := []*target{{name: "latch", p: l.proc, token: l.benchToken}, {name: "bare", p: bare}}
+	// Every target gets the same request, bearer token included (the
+	// baselines forward it unread), so only the work differs.
+	targets := []*target{{name: "latch", p: l.proc, token: l.benchToken}, {name: "bare", p: bare, token: l.benchToken}}
 	if ng, err := e.startNginx(ctx); err != nil {
 		e.log("nginx reference skipped: %v", err)
 	} else if ng != nil {
 		defer ng.stop()
-		targets = append(targets, &target{name: "nginx", p: ng})
+		targets = append(targets, &target{name: "nginx", p: ng, token: l.benchToken})
 	}
 	for _, t := range targets { // warm up connections, pools and caches
 		if _, err := load.Run(ctx, e.featureSpec(t.p.addr, t.token, e.o.conns, time.Second)); err != nil {
@@ -184,6 +191,27 @@ func (e *env) overhead(ctx context.Context, l *latchProc) error {
 	}
 	e.table.check("6 RSS idle (VmRSS)", fmt.Sprintf("%.1f MiB", l.idleRSS), "24 MiB budget", l.idleRSS/24, 1, true, "≤ 24 MiB")
 	e.table.check("6 RSS under 64-conn load (max)", fmt.Sprintf("%.1f MiB", maxRSS), "48 MiB budget", maxRSS/48, 1, true, "≤ 48 MiB")
+	if !e.o.profile {
+		return nil
+	}
+	// One more latch run, under the profiler (not part of the medians).
+	s, pr, err := e.profileRun(ctx, "forward", l.proc, l.cfg.admin, e.featureSpec(l.cfg.listen, l.benchToken, e.o.conns, e.o.dur),
+		200, forwardStages, nil)
+	if err != nil {
+		return err
+	}
+	// The baseline under the same profiler: its stage table, in µs per
+	// request, is what latch's would be without latch.
+	if _, _, err := e.profileRun(ctx, "forward-bare", bare, bareProf, e.featureSpec(bare.addr, l.benchToken, e.o.conns, e.o.dur),
+		200, forwardStages, nil); err != nil {
+		return err
+	}
+	share := pr.share("policy.(*Engine).Decide") / 100
+	without := med(lt, cpu) * (1 - share)
+	e.table.info("1 Decide's share of latch CPU (pprof, real latch)",
+		fmt.Sprintf("%.1f%% ≈ %.1f µs/req", 100*share, share*us(s.cpuPerReq)),
+		fmt.Sprintf("latch without it ≈ %.1f µs vs %.1f µs bare", without, med(bt, cpu)),
+		fmt.Sprintf("%.2f×", without/med(bt, cpu)))
 	return nil
 }
 
@@ -278,6 +306,10 @@ func (e *env) resets(ctx context.Context, l *latchProc) error {
 	}
 	e.table.check("5 durable reset issuances/s, 64 admins", fmt.Sprintf("%.0f /s (p99 %.1f ms)", median(issued), median(p99s)),
 		fmt.Sprintf("%.0f commits/s (bbolt, sequential)", median(commits)), median(issued)/median(commits), 3, false, "≥ 3.00×")
+	if e.o.profile {
+		_, _, err := e.profileRun(ctx, "reset", l.proc, l.cfg.admin, spec, 200, resetStages, nil)
+		return err
+	}
 	return nil
 }
 
@@ -332,6 +364,12 @@ func (e *env) loginFlood(ctx context.Context, l *latchProc) error {
 	}
 	e.table.info(fmt.Sprintf("7 flood (%.0f/s, %d addresses) answers, last round", flood.Rate, flood.Conns), last.StatusString(),
 		fmt.Sprintf("p50 %.1f ms, p99 %.1f ms", median(p50), median(p99)), "—")
+	if e.o.profile {
+		beside := e.floodSpec(l.cfg.listen, e.o.dur, 100) // addresses no round used
+		_, _, err := e.profileRun(ctx, "forward-beside-login-flood", l.proc, l.cfg.admin,
+			e.featureSpec(l.cfg.listen, l.benchToken, e.o.conns, e.o.dur), 200, floodStages, &beside)
+		return err
+	}
 	return nil
 }
 
@@ -345,38 +383,6 @@ func (e *env) resetSpec(addr, token string, dur time.Duration) load.Spec {
 	return load.Spec{URL: "http://" + addr + "/api/admin/user-admin/reset-password", Method: "POST",
 		Header: h, Conns: 64, Duration: dur,
 		Body: func(w, _ int) []byte { return fmt.Appendf(nil, `{"id": %q}`, resetUser(w%resetUsers)) }}
-}
-
-// profileAll profiles latch's handler in-process on the main config: the
-// forwarding path as measured, the same with Decide replaced by a constant
-// allow (what latch costs besides the policy), and reset issuance.
-func (e *env) profileAll(ctx context.Context, l *latchProc) error {
-	fwd := func(addr string) load.Spec { return e.featureSpec(addr, l.benchToken, e.o.conns, e.o.dur) }
-	_, sum, err := e.profileLatch(ctx, "forward", l.cfg, nil, fwd, 200, forwardStages, nil)
-	if err != nil {
-		return err
-	}
-	e.profiles = append(e.profiles, sum)
-	s, sum, err := e.profileLatch(ctx, "forward-allow-all", l.cfg, []string{"--allow-all"}, fwd, 200, forwardStages, nil)
-	if err != nil {
-		return err
-	}
-	e.profiles = append(e.profiles, sum)
-	e.table.info("1 what-if: Decide stubbed to allow (in-process)", fmt.Sprintf("%.1f µs", us(s.cpuPerReq)),
-		fmt.Sprintf("%.1f µs (bare ReverseProxy)", e.bareCPU), fmt.Sprintf("%.2f×", us(s.cpuPerReq)/e.bareCPU))
-	rst := func(addr string) load.Spec { return e.resetSpec(addr, l.adminToken, e.o.dur*2/3) }
-	_, sum, err = e.profileLatch(ctx, "reset", l.cfg, nil, rst, 200, resetStages, nil)
-	if err != nil {
-		return err
-	}
-	e.profiles = append(e.profiles, sum)
-	flood := func(addr string) load.Spec { return e.floodSpec(addr, e.o.dur, 100) }
-	_, sum, err = e.profileLatch(ctx, "forward-beside-login-flood", l.cfg, nil, fwd, 200, floodStages, flood)
-	if err != nil {
-		return err
-	}
-	e.profiles = append(e.profiles, sum)
-	return nil
 }
 
 // floodSpec is a login flood at 1000 attempts/s for ever-new accounts from

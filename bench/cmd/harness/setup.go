@@ -144,8 +144,10 @@ func writeLatchConfig(dir, upstream string, k *keys, rules int) (*latchConfig, e
 	if c.admin, err = freeAddr(); err != nil {
 		return nil, err
 	}
+	// admin_pprof: the harness profiles the running latch through it.
 	yaml := fmt.Sprintf(`listen: %s
 admin_listen: %s
+admin_pprof: true
 upstream: http://%s
 data_dir: data
 policy:
