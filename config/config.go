@@ -149,7 +149,8 @@ type Login struct {
 	MaxConcurrent int `yaml:"max_concurrent"`
 	// MaxPerSecond budgets password hashes for the whole process (burst
 	// twice that); beyond it login answers 503 at once, so a login flood
-	// cannot starve proxied traffic. Default 5.
+	// cannot starve proxied traffic. Default 0: one per CPU per second
+	// (an argon2id hash costs tens of milliseconds of CPU).
 	MaxPerSecond float64 `yaml:"max_per_second"`
 	// PerAccountPerMinute and PerAddressPerMinute limit attempts (429).
 	// Defaults 10 and 30.
@@ -262,7 +263,7 @@ func Default() *Config {
 			MinInterval:   Duration(time.Minute),
 			SweepInterval: Duration(10 * time.Minute),
 		},
-		Login: Login{MaxPerSecond: 5, PerAccountPerMinute: 10, PerAddressPerMinute: 30},
+		Login: Login{PerAccountPerMinute: 10, PerAddressPerMinute: 30},
 		Store: Store{Backend: "bbolt", LockTimeout: Duration(2 * time.Second), Etcd: Etcd{
 			Prefix: "/latch/", DialTimeout: Duration(5 * time.Second), RequestTimeout: Duration(5 * time.Second)}},
 		Log: Log{Format: "json", Level: "info"},

@@ -148,8 +148,8 @@ func (c *Config) Validate() error {
 	if c.Login.MaxConcurrent < 0 {
 		bad("login.max_concurrent", c.Login.MaxConcurrent, "must not be negative (0: half the CPUs)")
 	}
-	if c.Login.MaxPerSecond <= 0 {
-		bad("login.max_per_second", c.Login.MaxPerSecond, "must be positive")
+	if c.Login.MaxPerSecond < 0 {
+		bad("login.max_per_second", c.Login.MaxPerSecond, "must not be negative (0: one per CPU)")
 	}
 	if c.Login.PerAccountPerMinute < 1 {
 		bad("login.per_account_per_minute", c.Login.PerAccountPerMinute, "must be at least 1")

@@ -20,7 +20,8 @@ type LoginLimits struct {
 	// PerSecond and Burst budget password hashes for the whole process
 	// (argon2id costs tens of milliseconds of CPU each); beyond the budget
 	// login answers 503 at once, so a flood cannot take the CPU from
-	// proxied traffic. Defaults 5 and 10.
+	// proxied traffic. Defaults: one per CPU per second (under a tenth of
+	// the machine), and a burst of twice that.
 	PerSecond float64
 	Burst     int
 	// PerAccount and PerAddress attempts per minute; beyond them 429.
@@ -48,10 +49,10 @@ func newLoginGuard(l LoginLimits, now func() time.Time) *loginGuard {
 		l.MaxConcurrent = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if l.PerSecond <= 0 {
-		l.PerSecond = 5
+		l.PerSecond = float64(runtime.GOMAXPROCS(0))
 	}
 	if l.Burst <= 0 {
-		l.Burst = 10
+		l.Burst = max(1, int(2*l.PerSecond))
 	}
 	if l.PerAccount <= 0 {
 		l.PerAccount = 10

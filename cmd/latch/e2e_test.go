@@ -65,6 +65,8 @@ policy:
   rules: %s
 log:
   level: debug
+login:
+  max_per_second: 1000 # tests log in often; the budget has its own tests
 %s`, upstream, repoFile(t, "policies/model.conf"), repoFile(t, "policies/policy.csv"), extra)
 }
 
