@@ -75,7 +75,7 @@ func (a *app) wire(opts *proxy.Options) error {
 	opts.Store = store{s: st, onPasswordChange: auth.Invalidate, sessions: sessions}
 	opts.ResetURL = cfg.Reset.URL
 	opts.Login = proxy.LoginLimits{MaxConcurrent: cfg.Login.MaxConcurrent,
-		PerSecond: cfg.Login.MaxPerSecond,
+		PerSecond:  cfg.Login.MaxPerSecond,
 		PerAccount: cfg.Login.PerAccountPerMinute, PerAddress: cfg.Login.PerAddressPerMinute}
 	a.checks = append(a.checks, proxy.Check{Name: "store", Err: func() error {
 		_, err := st.ActiveTokens(context.Background())
