@@ -57,6 +57,7 @@ type state struct {
 	routes  *subsetEnforcers // route half of the matcher, allow-override: explains denials
 	perms   *subsetEnforcers // as routes, restricted to rules naming a permission; nil without a perm column
 	cache   *decisionCache   // nil when caching is off
+	pt      *patterns        // compiled patterns, reused by the next build
 
 	gen      uint64   // generation, set by the Engine when it installs the state
 	hash     string   // first 12 hex digits of sha256(model file + policy file)
@@ -115,7 +116,12 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	if err := checkDrop(opts, prev, st); err != nil {
 		return nil, err
 	}
-	pt := compilePatterns(spec, policies)
+	var prevPT *patterns
+	if prev != nil {
+		prevPT = prev.pt
+	}
+	pt := compilePatterns(spec, policies, prevPT)
+	st.pt = pt
 	if err := checkPatterns(opts, spec, rules, pt); err != nil {
 		return nil, err
 	}

@@ -43,17 +43,20 @@ type patterns struct {
 // compilePatterns compiles the values of every p column the matcher passes
 // as the pattern (second) argument of keyMatch2 or regexMatch. A value that
 // does not compile is left out, so Casbin's function reports it.
-func compilePatterns(spec *modelSpec, policies [][]string) *patterns {
+func compilePatterns(spec *modelSpec, policies [][]string, prev *patterns) *patterns {
 	pt := &patterns{keyMatch2: map[string]*regexp.Regexp{}, regex: map[string]*regexp.Regexp{}}
+	if prev == nil {
+		prev = &patterns{}
+	}
 	pCols := tokens(spec.values["p"])
 	for _, call := range patternCall.FindAllStringSubmatch(spec.values["m"], -1) {
-		var table map[string]*regexp.Regexp
+		var table, old map[string]*regexp.Regexp
 		expr := func(v string) string { return v }
 		switch call[1] {
 		case "keyMatch2":
-			table, expr = pt.keyMatch2, keyMatch2Expr
+			table, old, expr = pt.keyMatch2, prev.keyMatch2, keyMatch2Expr
 		case "regexMatch":
-			table = pt.regex
+			table, old = pt.regex, prev.regex
 		default:
 			continue
 		}
@@ -65,6 +68,12 @@ func compilePatterns(spec *modelSpec, policies [][]string) *patterns {
 			yield(i)
 			v := p[col]
 			if _, done := table[v]; done {
+				continue
+			}
+			// A reload mostly keeps the patterns in force: reuse what the
+			// policy in force compiled from the same text.
+			if re, ok := old[v]; ok {
+				table[v] = re
 				continue
 			}
 			if re, err := regexp.Compile(expr(v)); err == nil {

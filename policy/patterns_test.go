@@ -24,7 +24,7 @@ func TestStandInsMatchCasbin(t *testing.T) {
 	for i := range max(len(objs), len(acts)) - 3 { // the last ones stay out of the table
 		rows = append(rows, []string{"s", objs[i%len(objs)], acts[i%len(acts)], "allow", ""})
 	}
-	pt := compilePatterns(&modelSpec{values: map[string]string{"p": pWithPerm, "m": stdMatcher}}, rows)
+	pt := compilePatterns(&modelSpec{values: map[string]string{"p": pWithPerm, "m": stdMatcher}}, rows, nil)
 	fns := pt.functions()
 	paths := []string{"", "/", "/api/admin/projects", "/api/admin/projects/", "/api/admin/projects/7", "/api/admin/projects/7/x",
 		"/api/admin/res", "/api/admin/res111", "/api/admin/resXjson", "/api/admin/res.json", "/api/v1x0/x", "/API/ADMIN/x",
