@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -118,7 +119,17 @@ func buildInfo() prometheus.Collector {
 // serve runs latch until ctx is done, then shuts down gracefully. When
 // listening is not nil it receives the bound addresses (tests use port 0).
 func serve(ctx context.Context, e *env, cfg *config.Config, listening func(proxyAddr, adminAddr string)) error {
-	log, err := newLogger(cfg.Log, e.stderr)
+	logOut := e.stderr
+	var lw *logWriter
+	if f, ok := e.stderr.(*os.File); ok { // a real file: batch the writes
+		lw = newLogWriter(f)
+		logOut = lw
+		logCtx, stopLog := context.WithCancel(context.Background())
+		flushed := make(chan struct{})
+		go func() { lw.run(logCtx); close(flushed) }()
+		defer func() { stopLog(); <-flushed }()
+	}
+	log, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return err
 	}
