@@ -109,7 +109,7 @@ func (s *Store) commitIssues(batch []*issueRequest) {
 		case res.err != nil:
 			var rl *RateLimitError
 			if errors.As(res.err, &rl) {
-				s.metrics.rateLimited.Inc()
+				s.metrics.RateLimited.Inc()
 			}
 		case err != nil:
 			*res = issueResult{err: err}
@@ -117,7 +117,7 @@ func (s *Store) commitIssues(batch []*issueRequest) {
 			issued++
 		}
 	}
-	s.metrics.issued.Add(float64(issued))
+	s.metrics.Issued.Add(float64(issued))
 	for i, r := range batch {
 		r.res <- results[i]
 	}

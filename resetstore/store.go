@@ -75,7 +75,7 @@ type Store struct {
 	clock       func() time.Time
 	log         *slog.Logger
 	hash        HashParams
-	metrics     *metrics
+	metrics     *Metrics
 	dummyHash   func() string
 
 	// gate: closed is set by Close, which then waits for inflight callers.
@@ -184,7 +184,7 @@ func (s *Store) Close() error {
 	s.inflight.Wait()
 	close(s.stop)
 	<-s.issuerDone
-	s.metrics.unregister()
+	s.metrics.Unregister()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("resetstore: closing %s: %w", s.path, err)
 	}
@@ -217,6 +217,6 @@ func (s *Store) now() time.Time { return s.clock().Round(0) }
 func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	start := time.Now()
 	err := s.db.Update(fn)
-	s.metrics.commit.Observe(time.Since(start).Seconds())
+	s.metrics.Commit.Observe(time.Since(start).Seconds())
 	return err
 }

@@ -231,7 +231,7 @@ func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, t
 
 	h, err := parseToken(token)
 	if err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", time.Time{}, err
 	}
 	var r *tokenRecord
@@ -240,7 +240,7 @@ func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, t
 		return err
 	})
 	if err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", time.Time{}, err
 	}
 	return r.Email, r.Expires, nil
@@ -263,7 +263,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 
 	h, err := parseToken(token)
 	if err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", err
 	}
 	// Refuse bad tokens before paying for argon2; the transaction below
@@ -273,7 +273,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 		return err
 	})
 	if err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", err
 	}
 	// Hash before the transaction: argon2 must not hold the write lock.
@@ -311,10 +311,10 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 		return nil
 	})
 	if err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", err
 	}
-	s.metrics.redeemed.Inc()
+	s.metrics.Redeemed.Inc()
 	s.log.Info("password reset redeemed", "email", email)
 	return email, nil
 }

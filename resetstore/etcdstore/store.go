@@ -193,7 +193,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 
 	s.inflight.Wait()
-	s.metrics.unregister()
+	s.metrics.Unregister()
 	if err := s.cli.Close(); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("etcdstore: closing: %w", err)
 	}

@@ -133,12 +133,12 @@ func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time
 	var rl *resetstore.RateLimitError
 	switch {
 	case errors.As(err, &rl):
-		s.metrics.rateLimited.Inc()
+		s.metrics.RateLimited.Inc()
 		return "", time.Time{}, err
 	case err != nil:
 		return "", time.Time{}, err
 	}
-	s.metrics.issued.Inc()
+	s.metrics.Issued.Inc()
 	return token, expires, nil
 }
 
@@ -154,7 +154,7 @@ func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, t
 
 	h, err := resetstore.ParseToken(token)
 	if err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", time.Time{}, err
 	}
 	t, err := s.readToken(ctx, h)
@@ -162,7 +162,7 @@ func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, t
 		return "", time.Time{}, err
 	}
 	if err := checkToken(t, s.now()); err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", time.Time{}, err
 	}
 	return t.rec.Email, t.rec.Expires, nil
@@ -186,7 +186,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 
 	h, err := resetstore.ParseToken(token)
 	if err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", err
 	}
 	// Refuse bad tokens before paying for argon2; the transaction checks
@@ -198,7 +198,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 		return "", err
 	}
 	if err := checkToken(t, s.now()); err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", err
 	}
 	email := t.rec.Email
@@ -243,10 +243,10 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 		err = resetstore.ErrTokenExpired
 	}
 	if err != nil {
-		s.metrics.reject(err)
+		s.metrics.Reject(err)
 		return "", err
 	}
-	s.metrics.redeemed.Inc()
+	s.metrics.Redeemed.Inc()
 	s.log.Info("password reset redeemed", "email", email)
 	return email, nil
 }

@@ -132,7 +132,7 @@ func (s *Store) update(ctx context.Context, email string,
 func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.Op) error {
 	start := time.Now()
 	resp, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit()
-	s.metrics.commit.Observe(time.Since(start).Seconds())
+	s.metrics.Commit.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return s.fail(ctx, err)
 	}
