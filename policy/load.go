@@ -58,6 +58,10 @@ type state struct {
 	perms   *subsetEnforcers // as routes, restricted to rules naming a permission; nil without a perm column
 	cache   *decisionCache   // nil when caching is off
 	pt      *patterns        // compiled patterns, reused by the next build
+	// modelSum and trialed let the next build skip the trial evaluation of
+	// rules that passed it under the same model.
+	modelSum [32]byte
+	trialed  map[string]struct{}
 
 	gen      uint64   // generation, set by the Engine when it installs the state
 	hash     string   // first 12 hex digits of sha256(model file + policy file)
@@ -125,8 +129,30 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	if err := checkPatterns(opts, spec, rules, pt); err != nil {
 		return nil, err
 	}
-	if err := trialEnforce(opts, spec, rules, pt); err != nil {
-		return nil, err
+	// A rule that already passed the trial under the same model passes it
+	// again: evaluate only rules new to this model (all of them at start-up
+	// or after a model change).
+	st.modelSum = sha256.Sum256(src.model)
+	st.trialed = make(map[string]struct{}, st.policies)
+	fresh := rules[:0:0]
+	for i, r := range rules {
+		yield(i)
+		if r.ptype != "p" {
+			continue
+		}
+		key := strings.Join(r.fields, "\x00")
+		st.trialed[key] = struct{}{}
+		if prev != nil && prev.modelSum == st.modelSum {
+			if _, ok := prev.trialed[key]; ok {
+				continue
+			}
+		}
+		fresh = append(fresh, r)
+	}
+	if len(fresh) > 0 {
+		if err := trialEnforce(opts, spec, fresh, pt); err != nil {
+			return nil, err
+		}
 	}
 
 	if st.enf, err = casbin.NewEnforcer(m); err != nil {

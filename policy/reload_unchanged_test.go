@@ -2,6 +2,7 @@ package policy
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,5 +52,45 @@ func TestReloadUnchangedBuildsNothing(t *testing.T) {
 	}
 	if d, err := e.Decide("v@example.com", []string{"viewer"}, "GET", "/api/admin/extra"); err != nil || !d.Allow {
 		t.Errorf("the edit is not in force: %+v %v", d, err)
+	}
+}
+
+// TestReloadTrialsWhatChanged: a reload skips the trial evaluation only for
+// rules that passed it under the same model. Unchanged rules under a
+// changed model that breaks them are still refused (here the route
+// enforcers also catch it; the model check on the skip is defence in depth).
+func TestReloadTrialsWhatChanged(t *testing.T) {
+	model, err := os.ReadFile("../policies/model.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := os.ReadFile("../policies/policy.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := writePolicy(t, string(model), string(rules))
+	e, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := e.Generation()
+
+	// A matcher that fails on every rule: the rules are unchanged, the
+	// model is not, and the reload is refused.
+	broken := strings.Replace(string(model), "m = g(r.sub, p.sub) && ", "m = g(r.sub, p.sub) && p.eft > 5 && ", 1)
+	if broken == string(model) {
+		t.Fatal("could not find the matcher to break")
+	}
+	if err := os.WriteFile(o.ModelPath, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Reload(); err == nil {
+		t.Error("a model that fails on every rule was accepted")
+	}
+	if e.Generation() != gen {
+		t.Errorf("generation %d, want %d: the refused model was installed", e.Generation(), gen)
+	}
+	if d, err := e.Decide("a@example.com", []string{"admin"}, "POST", "/api/admin/user-admin/reset-password"); err != nil || !d.Allow {
+		t.Errorf("the policy in force stopped working: %+v %v", d, err)
 	}
 }
