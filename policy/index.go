@@ -77,6 +77,37 @@ func wrapped(expr string) bool {
 	if len(expr) < 2 || expr[0] != '(' || expr[len(expr)-1] != ')' {
 		return false
 	}
+	closedEarly := false
+	depth := walkTopLevel(expr, func(i, depth int) int {
+		if expr[i] == ')' && depth == 0 && i != len(expr)-1 {
+			closedEarly = true
+			return -1
+		}
+		return 0
+	})
+	return !closedEarly && depth == 0
+}
+
+// splitTopLevel splits expr at sep outside parentheses and quotes.
+func splitTopLevel(expr, sep string) []string {
+	var parts []string
+	start := 0
+	walkTopLevel(expr, func(i, depth int) int {
+		if depth == 0 && strings.HasPrefix(expr[i:], sep) {
+			parts = append(parts, strings.TrimSpace(expr[start:i]))
+			start = i + len(sep)
+			return len(sep) - 1
+		}
+		return 0
+	})
+	return append(parts, strings.TrimSpace(expr[start:]))
+}
+
+// walkTopLevel calls fn for each byte of expr outside quoted strings, with
+// the parenthesis depth there (a '(' already counted, a ')' already
+// subtracted), and returns the depth at the end. fn returns how many bytes
+// to skip after this one, or -1 to stop.
+func walkTopLevel(expr string, fn func(i, depth int) int) int {
 	depth := 0
 	var quote byte
 	for i := 0; i < len(expr); i++ {
@@ -88,47 +119,22 @@ func wrapped(expr string) bool {
 			} else if c == quote {
 				quote = 0
 			}
+			continue
 		case c == '"' || c == '\'' || c == '`':
 			quote = c
+			continue
 		case c == '(':
 			depth++
 		case c == ')':
 			depth--
-			if depth == 0 && i != len(expr)-1 {
-				return false
-			}
 		}
-	}
-	return depth == 0
-}
-
-// splitTopLevel splits expr at sep outside parentheses and quotes.
-func splitTopLevel(expr, sep string) []string {
-	var parts []string
-	depth, start := 0, 0
-	var quote byte
-	for i := 0; i < len(expr); i++ {
-		c := expr[i]
-		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'' || c == '`':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case depth == 0 && strings.HasPrefix(expr[i:], sep):
-			parts = append(parts, strings.TrimSpace(expr[start:i]))
-			i += len(sep) - 1
-			start = i + 1
+		skip := fn(i, depth)
+		if skip < 0 {
+			break
 		}
+		i += skip
 	}
-	return append(parts, strings.TrimSpace(expr[start:]))
+	return depth
 }
 
 // buildIndex indexes policies (p rules, file order) and links (g rules).

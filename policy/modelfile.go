@@ -137,28 +137,17 @@ func tokens(s string) []string {
 // without one is "g(r.sub, p.sub) && rest" a conjunction of the role check
 // and all of rest.
 func looseOperator(expr string) string {
-	depth := 0
-	var quote byte
-	for i := 0; i < len(expr); i++ {
-		c := expr[i]
+	op := ""
+	walkTopLevel(expr, func(i, depth int) int {
 		switch {
-		case quote != 0:
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-		case c == '"' || c == '\'' || c == '`':
-			quote = c
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == '|' && depth == 0 && i+1 < len(expr) && expr[i+1] == '|':
-			return "||"
-		case c == '?' && depth == 0:
-			return "?"
+		case depth == 0 && expr[i] == '|' && i+1 < len(expr) && expr[i+1] == '|':
+			op = "||"
+		case depth == 0 && expr[i] == '?':
+			op = "?"
+		default:
+			return 0
 		}
-	}
-	return ""
+		return -1
+	})
+	return op
 }
