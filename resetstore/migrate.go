@@ -18,21 +18,41 @@ type Record struct {
 	Token *TokenRecord
 }
 
-// UserRecord is a stored user with everything a backend keeps.
+// UserRecord is a stored user with everything a backend keeps. Its JSON
+// form is the value both backends store (bbolt's users bucket, etcd's users/
+// keys), so a migration copies it unchanged.
 type UserRecord struct {
 	// Email is the lowercased email address.
-	Email string
+	Email string `json:"email"`
 	// Roles are the user's roles; nil means none.
-	Roles []string
+	Roles []string `json:"roles,omitempty"`
 	// PasswordHash is the PHC-encoded argon2id hash; empty means no password.
-	PasswordHash string
+	PasswordHash string `json:"password_hash,omitempty"`
 	// Created is when the user was added.
-	Created time.Time
+	Created time.Time `json:"created"`
 	// PasswordChanged is when the password was last set; zero if never.
-	PasswordChanged time.Time
+	PasswordChanged time.Time `json:"password_changed,omitzero"`
 	// ResetIssued is when the user's last reset token was issued (the rate
 	// limit counts from it); zero if never.
-	ResetIssued time.Time
+	ResetIssued time.Time `json:"reset_issued,omitzero"`
+}
+
+// User is the record as callers see it: without the hash.
+func (r *UserRecord) User() User {
+	return User{
+		Email:           r.Email,
+		Roles:           cloneRoles(r.Roles),
+		HasPassword:     r.PasswordHash != "",
+		Created:         r.Created,
+		PasswordChanged: r.PasswordChanged,
+	}
+}
+
+// clone copies r so the caller cannot alias the stored roles.
+func (r *UserRecord) clone() *UserRecord {
+	c := *r
+	c.Roles = cloneRoles(r.Roles)
+	return &c
 }
 
 // TokenRecord is a stored reset token.
@@ -60,12 +80,11 @@ func (s *Store) Export(ctx context.Context, fn func(Record) error) error {
 	now := s.now()
 	return s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket([]byte(bucketUsers)).ForEach(func(k, v []byte) error {
-			var r userRecord
+			var r UserRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("resetstore: decoding user %q: %w", k, err)
 			}
-			return fn(Record{User: &UserRecord{Email: r.Email, Roles: cloneRoles(r.Roles), PasswordHash: r.PasswordHash,
-				Created: r.Created, PasswordChanged: r.PasswordChanged, ResetIssued: r.ResetIssued}})
+			return fn(Record{User: &r})
 		})
 		if err != nil {
 			return err
@@ -109,8 +128,9 @@ func (s *Store) Import(ctx context.Context, recs []Record) error {
 				if err != nil {
 					return fmt.Errorf("importing user %q: %w", u.Email, err)
 				}
-				if err := putUser(tx, &userRecord{Email: key, Roles: cloneRoles(u.Roles), PasswordHash: u.PasswordHash,
-					Created: u.Created, PasswordChanged: u.PasswordChanged, ResetIssued: u.ResetIssued}); err != nil {
+				r := u.clone()
+				r.Email = key
+				if err := putUser(tx, r); err != nil {
 					return err
 				}
 			case rec.Token != nil:

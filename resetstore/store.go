@@ -18,7 +18,7 @@ import (
 const (
 	// bucketMeta holds "schema" -> the file's schema version (one byte).
 	bucketMeta = "meta"
-	// bucketUsers maps a lowercased email to a JSON userRecord.
+	// bucketUsers maps a lowercased email to a JSON UserRecord.
 	bucketUsers = "users"
 	// bucketTokens maps SHA-256(raw token) to a JSON tokenRecord.
 	bucketTokens = "tokens"

@@ -29,28 +29,6 @@ type User struct {
 	PasswordChanged time.Time
 }
 
-// userRecord is the JSON value in bucketUsers.
-type userRecord struct {
-	Email           string    `json:"email"`
-	Roles           []string  `json:"roles,omitempty"`
-	PasswordHash    string    `json:"password_hash,omitempty"`
-	Created         time.Time `json:"created"`
-	PasswordChanged time.Time `json:"password_changed,omitzero"`
-	// ResetIssued is when the last reset token was issued; the rate limit
-	// counts from it.
-	ResetIssued time.Time `json:"reset_issued,omitzero"`
-}
-
-func (r *userRecord) user() User {
-	return User{
-		Email:           r.Email,
-		Roles:           cloneRoles(r.Roles),
-		HasPassword:     r.PasswordHash != "",
-		Created:         r.Created,
-		PasswordChanged: r.PasswordChanged,
-	}
-}
-
 // cloneRoles copies roles so callers cannot alias stored state; none is nil.
 func cloneRoles(roles []string) []string {
 	if len(roles) == 0 {
@@ -79,19 +57,19 @@ func normalizeEmail(email string) (string, error) {
 	return strings.ToLower(email), nil
 }
 
-func getUser(tx *bolt.Tx, key string) (*userRecord, error) {
+func getUser(tx *bolt.Tx, key string) (*UserRecord, error) {
 	v := tx.Bucket([]byte(bucketUsers)).Get([]byte(key))
 	if v == nil {
 		return nil, ErrUserNotFound
 	}
-	var r userRecord
+	var r UserRecord
 	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, fmt.Errorf("resetstore: decoding user %q: %w", key, err)
 	}
 	return &r, nil
 }
 
-func putUser(tx *bolt.Tx, r *userRecord) error {
+func putUser(tx *bolt.Tx, r *UserRecord) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -114,7 +92,7 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	defer done()
 
 	now := s.now()
-	rec := &userRecord{Email: key, Roles: cloneRoles(roles), Created: now}
+	rec := &UserRecord{Email: key, Roles: cloneRoles(roles), Created: now}
 	if password != "" {
 		if rec.PasswordHash, err = hashPassword(password, s.hash); err != nil {
 			return User{}, err
@@ -131,7 +109,7 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 		return User{}, err
 	}
 	s.log.Debug("user added", "email", key)
-	return rec.user(), nil
+	return rec.User(), nil
 }
 
 // GetUser returns the user with that email (any case).
@@ -152,7 +130,7 @@ func (s *Store) GetUser(ctx context.Context, email string) (User, error) {
 		if err != nil {
 			return err
 		}
-		u = r.user()
+		u = r.User()
 		return nil
 	})
 	return u, err
@@ -169,11 +147,11 @@ func (s *Store) ListUsers(ctx context.Context) ([]User, error) {
 	var users []User
 	err = s.db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket([]byte(bucketUsers)).ForEach(func(k, v []byte) error {
-			var r userRecord
+			var r UserRecord
 			if err := json.Unmarshal(v, &r); err != nil {
 				return fmt.Errorf("resetstore: decoding user %q: %w", k, err)
 			}
-			users = append(users, r.user())
+			users = append(users, r.User())
 			return nil
 		})
 	})
@@ -227,7 +205,7 @@ func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (Use
 			return err
 		}
 		r.Roles = cloneRoles(roles)
-		u = r.user()
+		u = r.User()
 		return putUser(tx, r)
 	})
 	return u, err
@@ -284,7 +262,7 @@ func (s *Store) VerifyPassword(ctx context.Context, email, password string) (Use
 	}
 	defer done()
 
-	var rec *userRecord
+	var rec *UserRecord
 	if key, kerr := normalizeEmail(email); kerr == nil {
 		err = s.db.View(func(tx *bolt.Tx) error {
 			r, err := getUser(tx, key)
@@ -309,5 +287,5 @@ func (s *Store) VerifyPassword(ctx context.Context, email, password string) (Use
 	if !ok {
 		return User{}, false, nil
 	}
-	return rec.user(), true, nil
+	return rec.User(), true, nil
 }

@@ -3,6 +3,7 @@ package etcdstore
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/latch-dev/latch/resetstore"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -31,9 +32,7 @@ func (s *Store) Export(ctx context.Context, fn func(resetstore.Record) error) er
 		if err != nil {
 			return err
 		}
-		if err := fn(resetstore.Record{User: &resetstore.UserRecord{Email: r.Email, Roles: cloneRoles(r.Roles),
-			PasswordHash: r.PasswordHash, Created: r.Created, PasswordChanged: r.PasswordChanged,
-			ResetIssued: r.ResetIssued}}); err != nil {
+		if err := fn(resetstore.Record{User: r}); err != nil {
 			return err
 		}
 	}
@@ -93,8 +92,9 @@ func (s *Store) Import(ctx context.Context, recs []resetstore.Record) error {
 			if err != nil {
 				return fmt.Errorf("importing user %q: %w", u.Email, err)
 			}
-			ops = append(ops, s.putUser(&userRecord{Email: key, Roles: cloneRoles(u.Roles), PasswordHash: u.PasswordHash,
-				Created: u.Created, PasswordChanged: u.PasswordChanged, ResetIssued: u.ResetIssued}))
+			r := *u
+			r.Email, r.Roles = key, slices.Clone(u.Roles)
+			ops = append(ops, s.putUser(&r))
 			known[key] = true
 		case rec.Token != nil:
 			t := rec.Token

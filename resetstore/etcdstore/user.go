@@ -13,51 +13,23 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// userRecord is the JSON value of a users/ key: the fields and names of the
-// bbolt store's record.
-type userRecord struct {
-	Email           string    `json:"email"`
-	Roles           []string  `json:"roles,omitempty"`
-	PasswordHash    string    `json:"password_hash,omitempty"`
-	Created         time.Time `json:"created"`
-	PasswordChanged time.Time `json:"password_changed,omitzero"`
-	ResetIssued     time.Time `json:"reset_issued,omitzero"`
-}
-
-func (r *userRecord) user() resetstore.User {
-	return resetstore.User{
-		Email:           r.Email,
-		Roles:           cloneRoles(r.Roles),
-		HasPassword:     r.PasswordHash != "",
-		Created:         r.Created,
-		PasswordChanged: r.PasswordChanged,
-	}
-}
-
-func cloneRoles(roles []string) []string {
-	if len(roles) == 0 {
-		return nil
-	}
-	return slices.Clone(roles)
-}
-
-func decodeUser(kv *mvccpb.KeyValue) (*userRecord, error) {
-	var r userRecord
+func decodeUser(kv *mvccpb.KeyValue) (*resetstore.UserRecord, error) {
+	var r resetstore.UserRecord
 	if err := json.Unmarshal(kv.Value, &r); err != nil {
 		return nil, fmt.Errorf("etcdstore: decoding user %q: %w", kv.Key, err)
 	}
 	return &r, nil
 }
 
-func (s *Store) putUser(r *userRecord) clientv3.Op {
+func (s *Store) putUser(r *resetstore.UserRecord) clientv3.Op {
 	v, _ := json.Marshal(r) // only strings and times: cannot fail
 	return clientv3.OpPut(s.userKey(r.Email), string(v))
 }
 
 // userState is a user as read, with what a transaction compares against.
 type userState struct {
-	rec *userRecord // nil if there is no such user
-	rev int64       // the user key's ModRevision
+	rec *resetstore.UserRecord // nil if there is no such user
+	rev int64                  // the user key's ModRevision
 	// live and used are the hashes in the user's token index.
 	live, used []resetstore.TokenHash
 }
@@ -165,7 +137,7 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	defer done()
 
 	now := s.now()
-	rec := &userRecord{Email: key, Roles: cloneRoles(roles), Created: now, PasswordHash: pw}
+	rec := &resetstore.UserRecord{Email: key, Roles: slices.Clone(roles), Created: now, PasswordHash: pw}
 	if pw != "" {
 		rec.PasswordChanged = now
 	}
@@ -180,7 +152,7 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 		return resetstore.User{}, err
 	}
 	s.log.Debug("user added", "email", key)
-	return rec.user(), nil
+	return rec.User(), nil
 }
 
 // GetUser returns the user with that email (any case).
@@ -198,10 +170,10 @@ func (s *Store) GetUser(ctx context.Context, email string) (resetstore.User, err
 	if err != nil {
 		return resetstore.User{}, err
 	}
-	return r.user(), nil
+	return r.User(), nil
 }
 
-func (s *Store) getUser(ctx context.Context, key string) (*userRecord, error) {
+func (s *Store) getUser(ctx context.Context, key string) (*resetstore.UserRecord, error) {
 	resp, err := s.cli.Get(ctx, s.userKey(key))
 	if err != nil {
 		return nil, s.fail(ctx, err)
@@ -231,7 +203,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]resetstore.User, error) {
 		if err != nil {
 			return nil, err
 		}
-		users = append(users, r.user())
+		users = append(users, r.User())
 	}
 	return users, nil
 }
@@ -295,8 +267,8 @@ func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (res
 		if st.rec == nil {
 			return nil, nil, resetstore.ErrUserNotFound
 		}
-		st.rec.Roles = cloneRoles(roles)
-		u = st.rec.user()
+		st.rec.Roles = slices.Clone(roles)
+		u = st.rec.User()
 		return []clientv3.Op{s.putUser(st.rec)}, nil, nil
 	})
 	return u, err
@@ -348,7 +320,7 @@ func (s *Store) VerifyPassword(ctx context.Context, email, password string) (res
 	}
 	defer done()
 
-	var rec *userRecord
+	var rec *resetstore.UserRecord
 	if key, kerr := resetstore.NormalizeEmail(email); kerr == nil {
 		rec, err = s.getUser(ctx, key)
 		if errors.Is(err, resetstore.ErrUserNotFound) {
@@ -369,5 +341,5 @@ func (s *Store) VerifyPassword(ctx context.Context, email, password string) (res
 	if !ok {
 		return resetstore.User{}, false, nil
 	}
-	return rec.user(), true, nil
+	return rec.User(), true, nil
 }
