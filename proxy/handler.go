@@ -302,8 +302,10 @@ func (h *Handler) checkSession(ctx context.Context, id Identity) (*Denial, error
 	if err != nil {
 		return nil, err
 	}
-	// iat has one-second precision: a token whose iat is the second of the
-	// change may come from before it, so it is refused too (fail closed).
+	// latch's own tokens carry their issue time to the nanosecond (iat_ns);
+	// other issuers' iat has one-second precision, so a token whose iat is
+	// the second of the change may come from before it and is refused too
+	// (fail closed).
 	if !changed.IsZero() && (id.IssuedAt.IsZero() || !id.IssuedAt.After(changed)) {
 		return &Denial{Reason: "revoked", Message: "The token was issued before the last password change; log in again."}, nil
 	}

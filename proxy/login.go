@@ -150,16 +150,6 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, errBadLogin, nil)
 		return
 	}
-	// A token's iat has one-second precision, and tokens issued in the
-	// second of a password change are refused (see checkSession): right
-	// after a change, wait for the next second so this token is valid.
-	if wait := u.PasswordChanged.Truncate(time.Second).Add(time.Second).Sub(h.now()); wait > 0 && wait <= time.Second {
-		select {
-		case <-time.After(wait):
-		case <-r.Context().Done():
-			return
-		}
-	}
 	token, exp, err := h.opts.Tokens.Mint(u.Email, u.Roles, h.opts.TokenTTL)
 	if err != nil {
 		writeError(w, r, h.log, &Error{Status: 500, Name: NameInternal, Message: "latch could not issue a token."}, err)

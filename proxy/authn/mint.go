@@ -30,7 +30,9 @@ func (a *Authenticator) Mint(sub string, roles []string, ttl time.Duration) (tok
 		return "", time.Time{}, fmt.Errorf("authn: mint: %w", err)
 	}
 	// JWT times have second precision; truncate so exp is what is encoded.
-	now := a.now().Truncate(time.Second)
+	// iat_ns keeps the issue time to the nanosecond (see issuedNanoClaim).
+	precise := a.now()
+	now := precise.Truncate(time.Second)
 	exp = now.Add(ttl.Truncate(time.Second))
 	iss, aud := a.opts.Issuer, a.opts.Audience
 	if iss == "" {
@@ -50,6 +52,7 @@ func (a *Authenticator) Mint(sub string, roles []string, ttl time.Duration) (tok
 		a.opts.SubjectClaim: sub,
 		a.opts.RolesClaim:   roles,
 		"iat":               now.Unix(),
+		issuedNanoClaim:     precise.UnixNano(),
 		"nbf":               now.Unix(),
 		"exp":               exp.Unix(),
 		"jti":               hex.EncodeToString(jti[:]),

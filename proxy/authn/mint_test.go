@@ -102,3 +102,43 @@ func TestMintErrors(t *testing.T) {
 		t.Errorf("Authenticate: got (%+v, %q, %v)", id, reason, err)
 	}
 }
+
+// TestIssuedAtPrecision: latch's own tokens carry their issue time to the
+// nanosecond (iat_ns), so a token minted just after a password change can be
+// told from one minted just before; an iat_ns outside iat's second is ignored.
+func TestIssuedAtPrecision(t *testing.T) {
+	f := writeKeyFiles(t)
+	c := newClock()
+	c.Advance(300 * time.Millisecond)
+	a, err := New(Options{SigningKeyFile: f.hmac, Issuer: "https://latch.test", Audience: "app", Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _, err := a.Mint("ada@example.com", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, reason, err := a.Authenticate(context.Background(), bearer(token))
+	if err != nil || reason != "" {
+		t.Fatalf("Authenticate: %q %v", reason, err)
+	}
+	if want := testNow.Add(300 * time.Millisecond); !id.IssuedAt.Equal(want) {
+		t.Errorf("IssuedAt: got %v, want %v (to the nanosecond)", id.IssuedAt, want)
+	}
+
+	// A signer's iat_ns that is not within iat's second does not move iat.
+	secret := sharedKeys().hmac
+	for _, ns := range []any{testNow.Add(-time.Hour).UnixNano(), testNow.Add(2 * time.Second).UnixNano(), "soon"} {
+		forged := sign(t, jwt.SigningMethodHS256, secret, "", jwt.MapClaims{
+			"iss": "https://latch.test", "aud": "app", "sub": "ada@example.com",
+			"iat": testNow.Unix(), "exp": testNow.Add(time.Hour).Unix(), "iat_ns": ns,
+		})
+		id, reason, err := a.Authenticate(context.Background(), bearer(forged))
+		if err != nil || reason != "" {
+			t.Fatalf("Authenticate(iat_ns %v): %q %v", ns, reason, err)
+		}
+		if !id.IssuedAt.Equal(testNow) {
+			t.Errorf("iat_ns %v: IssuedAt %v, want iat %v", ns, id.IssuedAt, testNow)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -27,10 +28,16 @@ type tokenClaims struct {
 	jwt.RegisteredClaims
 	subjectClaim, rolesClaim string // set before parsing
 
-	subject  string
-	roles    []string
-	claimErr error
+	subject    string
+	roles      []string
+	issuedNano int64 // iat_ns, see issuedNanoClaim; 0 when absent
+	claimErr   error
 }
+
+// issuedNanoClaim carries the issue time of the tokens latch mints to the
+// nanosecond. iat has one-second precision, too coarse to tell a token
+// issued just after a password change from one issued just before it.
+const issuedNanoClaim = "iat_ns"
 
 // UnmarshalJSON decodes the registered claims, then picks the subject and
 // roles out of the same object.
@@ -49,6 +56,9 @@ func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 	}
 	if c.subject == "" {
 		c.subject = c.Subject
+	}
+	if v, ok := raw[issuedNanoClaim]; ok {
+		_ = json.Unmarshal(v, &c.issuedNano) // not an integer: ignored, iat stands
 	}
 	if v, ok := raw[c.rolesClaim]; ok && string(v) != "null" {
 		if err := json.Unmarshal(v, &c.roles); err != nil {
@@ -199,6 +209,10 @@ func (a *Authenticator) verifyJWT(ctx context.Context, token string) (Identity, 
 	}
 	if claims.IssuedAt != nil {
 		id.IssuedAt = claims.IssuedAt.Time
+		// iat_ns only refines iat within its second, never moves it.
+		if n := claims.issuedNano; n > 0 && n/1e9 == id.IssuedAt.Unix() {
+			id.IssuedAt = time.Unix(0, n)
+		}
 	}
 	a.cache.put(sum, id, a.now())
 	id.Roles = slices.Clone(id.Roles)
