@@ -220,3 +220,15 @@ func (s *Store) update(fn func(tx *bolt.Tx) error) error {
 	s.metrics.Commit.Observe(time.Since(start).Seconds())
 	return err
 }
+
+// Ping reports whether the store can serve: nil while it is open and its
+// file can be read. It is cheap (one empty read transaction), for
+// readiness probes.
+func (s *Store) Ping(ctx context.Context) error {
+	done, err := s.enter(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return s.db.View(func(*bolt.Tx) error { return nil })
+}
