@@ -1,11 +1,13 @@
 package policy
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -250,82 +252,138 @@ func BenchmarkDecideCold(b *testing.B) {
 // BenchmarkReload reloads a policy of the given size while a goroutine keeps
 // deciding, and reports the heap one loaded policy holds, the heap's peak
 // above that during reloads (sampled every millisecond), bytes allocated
-// per reload, and the slowest decision seen meanwhile.
+// per reload, and the slowest decision seen meanwhile. Two kinds of reload:
+//
+//   - one-rule: each reload replaces one p rule in the middle of the file
+//     with a new one (a new pattern too), as an operator's edit does and as
+//     bench/cmd/harness's reload scenario does;
+//   - all-rules: the policy alternates with another of the same size in
+//     which every rule, subject and pattern is different, so that a reload
+//     can reuse nothing of the policy in force.
 func BenchmarkReload(b *testing.B) {
-	for _, n := range []int{10000, 100000} {
-		b.Run(strconv.Itoa(n), func(b *testing.B) {
-			bp := loadBenchPolicy(b, n)
-			runtime.GC()
-			empty := heapObjects()
-			// Its own copy of the files: each reload below changes them, as
-			// Reload builds nothing when the files hold the policy in force.
-			o := writePolicyIn(b, b.TempDir(), modelText(pWithPerm, allowNoDeny, stdMatcher), bp.gp.csv)
-			e, err := Open(o)
-			if err != nil {
-				b.Fatal(err)
-			}
-			runtime.GC()
-			before := heapObjects()
-
-			var peak, slowest atomic.Int64
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			wg.Add(2)
-			go func() { // heap sampler
-				defer wg.Done()
-				for {
-					if h := heapObjects(); h > peak.Load() {
-						peak.Store(h)
-					}
-					select {
-					case <-stop:
-						return
-					case <-time.After(time.Millisecond):
-					}
+	for _, kind := range []string{"one-rule", "all-rules"} {
+		for _, n := range []int{10000, 100000} {
+			b.Run(kind+"/"+strconv.Itoa(n), func(b *testing.B) {
+				bp := loadBenchPolicy(b, n)
+				var next func(i int) string
+				switch kind {
+				case "one-rule":
+					next = oneRuleEdits(bp.gp.csv)
+				default:
+					next = alternatePolicies(bp.gp.csv, otherPolicy(n))
 				}
-			}()
-			go func() { // a request stream that must not stall
-				defer wg.Done()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					r := bp.reqs[i%64]
-					t0 := time.Now()
-					_, _ = e.Decide(r.sub, r.roles, r.method, r.path)
-					if d := time.Since(t0).Nanoseconds(); d > slowest.Load() {
-						slowest.Store(d)
-					}
-					time.Sleep(50 * time.Microsecond)
-				}
-			}()
-			var ms0, ms1 runtime.MemStats
-			runtime.ReadMemStats(&ms0)
-			reloads := 0
-			for b.Loop() {
-				b.StopTimer()
-				edited := bp.gp.csv + "\n# reload " + strconv.Itoa(reloads) + "\n"
-				if err := os.WriteFile(o.RulesPath, []byte(edited), 0o644); err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				if err := e.Reload(); err != nil {
-					b.Fatal(err)
-				}
-				reloads++
-			}
-			runtime.ReadMemStats(&ms1)
-			close(stop)
-			wg.Wait()
-			b.ReportMetric(float64(peak.Load()-before)/(1<<20), "peak-heap-MB")
-			b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(reloads)/(1<<20), "alloc-MB/op")
-			b.ReportMetric(float64(slowest.Load())/1e6, "max-decide-ms")
-			b.ReportMetric(float64(before-empty)/(1<<20), "policy-heap-MB")
-			b.ReportMetric(float64(e.Rules()), "rules")
-		})
+				benchReload(b, bp, next)
+			})
+		}
 	}
+}
+
+// oneRuleEdits returns the policy csv with its middle p rule replaced by
+// one that differs on every call.
+func oneRuleEdits(csv string) func(i int) string {
+	lines := strings.SplitAfter(csv, "\n")
+	mid := len(lines) / 2
+	for !strings.HasPrefix(lines[mid], "p,") {
+		mid++
+	}
+	head, tail := strings.Join(lines[:mid], ""), strings.Join(lines[mid+1:], "")
+	return func(i int) string {
+		return fmt.Sprintf("%sp, role:r1, /api/admin/edit%d/:id, ^GET$, allow, PERM_1\n%s", head, i, tail)
+	}
+}
+
+// otherPolicy is a policy of about n rules sharing no rule, subject or
+// pattern with the benchmarks' policy of that size.
+func otherPolicy(n int) string {
+	csv := generatePolicy(uint64(n)+1, benchSpec(n)).csv
+	csv = strings.ReplaceAll(csv, "role:", "role:other-")
+	csv = strings.ReplaceAll(csv, "@example.com", "@other.example.com")
+	return strings.ReplaceAll(csv, "/api/admin/", "/api/other/")
+}
+
+// alternatePolicies returns b and a in turn, starting with b (a is in force
+// first).
+func alternatePolicies(a, b string) func(i int) string {
+	return func(i int) string {
+		if i%2 == 0 {
+			return b
+		}
+		return a
+	}
+}
+
+// benchReload opens bp's policy from its own copy of the files and times
+// reloads of next(0), next(1), ... written over them.
+func benchReload(b *testing.B, bp *benchPolicy, next func(i int) string) {
+	runtime.GC()
+	empty := heapObjects()
+	// Its own copy of the files: each reload below changes them, as
+	// Reload builds nothing when the files hold the policy in force.
+	o := writePolicyIn(b, b.TempDir(), modelText(pWithPerm, allowNoDeny, stdMatcher), bp.gp.csv)
+	e, err := Open(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	before := heapObjects()
+
+	var peak, slowest atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // heap sampler
+		defer wg.Done()
+		for {
+			if h := heapObjects(); h > peak.Load() {
+				peak.Store(h)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	go func() { // a request stream that must not stall
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r := bp.reqs[i%64]
+			t0 := time.Now()
+			_, _ = e.Decide(r.sub, r.roles, r.method, r.path)
+			if d := time.Since(t0).Nanoseconds(); d > slowest.Load() {
+				slowest.Store(d)
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+	}()
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	reloads := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		if err := os.WriteFile(o.RulesPath, []byte(next(reloads)), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := e.Reload(); err != nil {
+			b.Fatal(err)
+		}
+		reloads++
+	}
+	runtime.ReadMemStats(&ms1)
+	close(stop)
+	wg.Wait()
+	b.ReportMetric(float64(peak.Load()-before)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(reloads)/(1<<20), "alloc-MB/op")
+	b.ReportMetric(float64(slowest.Load())/1e6, "max-decide-ms")
+	b.ReportMetric(float64(before-empty)/(1<<20), "policy-heap-MB")
+	b.ReportMetric(float64(e.Rules()), "rules")
 }
 
 // heapObjects is the heap's current occupancy, read without stopping the
