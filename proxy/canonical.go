@@ -40,6 +40,47 @@ var (
 // the path and on its lower-case form (see Handler). The query string is
 // never part of the input.
 func Canonical(escaped string) (string, error) {
+	if isCanonical(escaped) {
+		return escaped, nil // most paths: no copy
+	}
+	return canonicalize(escaped)
+}
+
+// isCanonical reports, in one pass without allocating, whether p is
+// already its own canonical form: it starts with '/', holds no escape and
+// no refused byte, and has no empty, "." or ".." segment (an empty last
+// segment is a trailing slash, which is kept). For such a p, canonicalize
+// returns p unchanged (FuzzCanonical checks that the two agree).
+func isCanonical(p string) bool {
+	if len(p) == 0 || p[0] != '/' {
+		return false
+	}
+	segStart := 1
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) {
+			c := p[i]
+			if c != '/' {
+				if c == '%' || c == '\\' || c == ';' || c < 0x20 || c >= 0x7f {
+					return false
+				}
+				continue
+			}
+		}
+		switch seg := p[segStart:i]; seg {
+		case "":
+			if i < len(p) {
+				return false // "//"
+			}
+		case ".", "..":
+			return false
+		}
+		segStart = i + 1
+	}
+	return true
+}
+
+// canonicalize is Canonical for a path that needs work.
+func canonicalize(escaped string) (string, error) {
 	if !strings.HasPrefix(escaped, "/") {
 		return "", errPathNotAbsolute
 	}

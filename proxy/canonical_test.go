@@ -125,6 +125,11 @@ func FuzzCanonical(f *testing.F) {
 	prefixes := []string{"/api/admin/"}
 	f.Fuzz(func(t *testing.T, in string) {
 		out, err := Canonical(in)
+		// The no-copy fast path agrees with the full one.
+		slow, slowErr := canonicalize(in)
+		if out != slow || (err == nil) != (slowErr == nil) {
+			t.Fatalf("Canonical(%q) = %q, %v; canonicalize gives %q, %v", in, out, err, slow, slowErr)
+		}
 		if err != nil {
 			return
 		}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,6 +19,21 @@ type metrics struct {
 	upstream       prometheus.Histogram
 	upstreamErrors *prometheus.CounterVec
 	logins         *prometheus.CounterVec
+
+	// series caches the request counter and histogram of each label set
+	// seen (a bounded set: classes x methods x status codes), sparing two
+	// label hashes and map lookups per request.
+	series sync.Map // seriesKey -> *requestSeries
+}
+
+type seriesKey struct {
+	class, method string
+	code          int
+}
+
+type requestSeries struct {
+	count    prometheus.Counter
+	duration prometheus.Observer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -62,10 +78,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) observe(class, method string, code int, d time.Duration) {
-	c := strconv.Itoa(code)
-	meth := methodLabel(method)
-	m.requests.WithLabelValues(class, meth, c).Inc()
-	m.duration.WithLabelValues(class, meth, c).Observe(d.Seconds())
+	k := seriesKey{class, methodLabel(method), code}
+	v, ok := m.series.Load(k)
+	if !ok {
+		c := strconv.Itoa(code)
+		v, _ = m.series.LoadOrStore(k, &requestSeries{m.requests.WithLabelValues(k.class, k.method, c),
+			m.duration.WithLabelValues(k.class, k.method, c)})
+	}
+	s := v.(*requestSeries)
+	s.count.Inc()
+	s.duration.Observe(d.Seconds())
 }
 
 func (m *metrics) upstreamError(reason string) { m.upstreamErrors.WithLabelValues(reason).Inc() }

@@ -50,3 +50,16 @@ func (l *logWriter) run(ctx context.Context) {
 		}
 	}
 }
+
+// syncWriter serializes writes to a writer that is not a file (tests give
+// latch a buffer): slog's handler and the access-line writer share it.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

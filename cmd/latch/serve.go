@@ -63,7 +63,7 @@ func (a *app) close() error {
 }
 
 // build opens and wires every part the config names.
-func build(cfg *config.Config, log *slog.Logger) (a *app, err error) {
+func build(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (a *app, err error) {
 	a = &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
@@ -93,6 +93,7 @@ func build(cfg *config.Config, log *slog.Logger) (a *app, err error) {
 		StripAuthorization: cfg.Auth.StripAuthorization,
 		MaxBodyBytes:       cfg.MaxBodyBytes,
 		Logger:             log,
+		AccessLog:          accessLog,
 		Registerer:         a.reg,
 	}
 	if err := a.wire(&opts); err != nil {
@@ -128,12 +129,14 @@ func serve(ctx context.Context, e *env, cfg *config.Config, listening func(proxy
 		flushed := make(chan struct{})
 		go func() { lw.run(logCtx); close(flushed) }()
 		defer func() { stopLog(); <-flushed }()
+	} else {
+		logOut = &syncWriter{w: logOut}
 	}
-	log, err := newLogger(cfg.Log, logOut)
+	log, accessLog, err := newLogger(cfg.Log, logOut)
 	if err != nil {
 		return err
 	}
-	a, err := build(cfg, log)
+	a, err := build(cfg, log, accessLog)
 	if err != nil {
 		return err
 	}
@@ -217,14 +220,20 @@ func serve(ctx context.Context, e *env, cfg *config.Config, listening func(proxy
 	return nil
 }
 
-func newLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
+// newLogger builds latch's logger on w, which must be safe for concurrent
+// use. accessLog is w when the access lines may bypass slog (JSON at level
+// info or below: see proxy.Options.AccessLog), else nil.
+func newLogger(c config.Log, w io.Writer) (log *slog.Logger, accessLog io.Writer, err error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		return nil, fmt.Errorf("log.level: %w", err)
+		return nil, nil, fmt.Errorf("log.level: %w", err)
 	}
 	o := &slog.HandlerOptions{Level: level}
 	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, o)), nil
+		return slog.New(slog.NewTextHandler(w, o)), nil, nil
 	}
-	return slog.New(slog.NewJSONHandler(w, o)), nil
+	if level <= slog.LevelInfo {
+		accessLog = w
+	}
+	return slog.New(slog.NewJSONHandler(w, o)), accessLog, nil
 }

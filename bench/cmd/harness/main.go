@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ type options struct {
 	keep    bool
 	outDir  string
 	profile bool
+	only    string // comma-separated scenario numbers; "" = all
 }
 
 func main() {
@@ -43,6 +45,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&o.outDir, "out", "bench/out", "where to write the report and profile")
 	flag.BoolVar(&o.profile, "profile", true, "profile latch (admin_pprof) during one extra run of each scenario")
+	flag.StringVar(&o.only, "only", "", "run only these scenarios, by target number (e.g. 1 or 1,3); the table then has only their rows")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -135,6 +138,9 @@ func run(ctx context.Context, o options) error {
 		{"3 reload under load", func(ctx context.Context, _ *latchProc) error { return e.reload(ctx) }},
 	}
 	for _, s := range steps {
+		if o.only != "" && !slices.Contains(strings.Split(o.only, ","), strings.Fields(s.name)[0]) {
+			continue
+		}
 		e.log("scenario %s", s.name)
 		if err := s.fn(ctx, main); err != nil {
 			return fmt.Errorf("scenario %s: %w", s.name, err)
