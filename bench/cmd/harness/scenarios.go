@@ -208,8 +208,11 @@ func (e *env) overhead(ctx context.Context, l *latchProc) error {
 	}
 	share := pr.share("policy.(*Engine).Decide") / 100
 	without := med(lt, cpu) * (1 - share)
-	e.table.info("1 Decide's share of latch CPU (pprof, real latch)",
-		fmt.Sprintf("%.1f%% ≈ %.1f µs/req", 100*share, share*us(s.cpuPerReq)),
+	got := fmt.Sprintf("%.1f%% ≈ %.1f µs/req", 100*share, share*us(s.cpuPerReq))
+	if share == 0 {
+		got = "no profile sample fell in Decide (< 0.5%)"
+	}
+	e.table.info("1 Decide's share of latch CPU (pprof, real latch)", got,
 		fmt.Sprintf("latch without it ≈ %.1f µs vs %.1f µs bare", without, med(bt, cpu)),
 		fmt.Sprintf("%.2f×", without/med(bt, cpu)))
 	return nil
