@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -272,8 +273,14 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (Identi
 	if reason != "" {
 		return Identity{}, reason, nil
 	}
+	// A token verified before is found by its hash, before any other work:
+	// the cache holds only JWTs that passed verification, unexpired.
+	sum := sha256.Sum256([]byte(token))
+	if id, ok := a.cache.get(sum, a.now()); ok {
+		return id, "", nil
+	}
 	if looksLikeJWT(token) {
-		return a.verifyJWT(ctx, token)
+		return a.verifyJWT(ctx, token, sum)
 	}
 	if t := a.tokens.Load(); t != nil {
 		id, reason := t.lookup(token)

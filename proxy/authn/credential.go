@@ -75,6 +75,13 @@ func looksLikeJWT(token string) bool {
 	return dots == 2
 }
 
-func isBase64URL(c byte) bool {
-	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
-}
+func isBase64URL(c byte) bool { return base64URL[c] }
+
+// base64URL marks the bytes of the base64url alphabet (a table: this runs
+// over every byte of every new token).
+var base64URL = func() (t [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" {
+		t[c] = true
+	}
+	return t
+}()
