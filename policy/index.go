@@ -20,17 +20,26 @@ import (
 //     rule's anchored expression. Rules are grouped by that prefix; without
 //     such a conjunct every rule has the prefix "".
 type ruleIndex struct {
-	rules   [][]string             // p rules in file order, duplicates removed
-	lengths []int                  // distinct lengths of the prefixes in nodes, ascending
-	nodes   map[string]*prefixNode // literal prefix -> rules with it
-	reach   map[string][]string    // subject -> the rule subjects g(subject, them) may hold for
+	rules    [][]string       // p rules in file order, duplicates removed
+	lengths  []int            // distinct lengths of the prefixes in nodes, ascending
+	nodes    map[string]int32 // literal prefix -> its node in nodeList
+	nodeList []node
+	bySub    map[subKey]int32    // (prefix, p.sub) -> its list in lists
+	lists    [][]int32           // indices into rules, ascending
+	reach    map[string][]string // subject -> the rule subjects g(subject, them) may hold for
+
+	// For the next build (reuse.go).
+	routeFn  string            // the function of the route conjunct; "" when none
+	prefixOf map[string]string // route column value -> its literal prefix
+	subjects int               // distinct p.sub
 }
 
-type prefixNode struct {
-	all   []int32            // indices into rules, ascending
-	perm  []int32            // those of allow rules naming a permission
-	bySub map[string][]int32 // the same by p.sub
+type node struct {
+	all  []int32 // indices into rules, ascending
+	perm []int32 // those of allow rules naming a permission
 }
+
+type subKey struct{ prefix, sub string }
 
 // routeConjunct matches a matcher term that must hold for any rule to match.
 var routeConjunct = regexp.MustCompile(`^(keyMatch2|regexMatch)\(\s*r\.obj\s*,\s*p\.(\w+)\s*\)$`)
@@ -138,73 +147,161 @@ func walkTopLevel(expr string, fn func(i, depth int) int) int {
 }
 
 // buildIndex indexes policies (p rules, file order) and links (g rules).
-func buildIndex(spec *modelSpec, policies, links [][]string) *ruleIndex {
-	ix := &ruleIndex{rules: policies, nodes: map[string]*prefixNode{}, reach: map[string][]string{}}
+// prev is the index in force, or nil: its prefixes are reused by pattern,
+// and its reach table too when linksSame (the g rules are prev's) and the
+// rule subjects are the same. The lists are cut from two arrays: the index
+// of a large policy is a few allocations.
+func buildIndex(spec *modelSpec, policies, links [][]string, prev *ruleIndex, linksSame bool) *ruleIndex {
 	fn, col := routeColumn(spec)
-	prefixes := map[string]string{} // pattern -> prefix, patterns repeat a lot
-	lengths := map[int]bool{}
+	ix := &ruleIndex{rules: policies, routeFn: fn, nodes: map[string]int32{}, bySub: map[subKey]int32{}}
+	var oldPrefix map[string]string
+	if col >= 0 {
+		if prev != nil && prev.routeFn == fn {
+			oldPrefix = prev.prefixOf
+		}
+		ix.prefixOf = make(map[string]string, len(oldPrefix))
+	}
+	// First pass: each rule's node and list, and their sizes.
+	type slot struct{ node, list int32 }
+	slots := make([]slot, len(policies))
+	var allLen, permLen, listLen []int32
 	subjects := map[string]bool{}
+	perms := 0
 	for i, p := range policies {
 		yield(i)
 		prefix := ""
 		if col >= 0 {
 			v := p[col]
 			var ok bool
-			if prefix, ok = prefixes[v]; !ok {
-				expr := v
-				if fn == "keyMatch2" {
-					expr = keyMatch2Expr(v)
+			if prefix, ok = ix.prefixOf[v]; !ok {
+				if prefix, ok = oldPrefix[v]; !ok {
+					expr := v
+					if fn == "keyMatch2" {
+						expr = keyMatch2Expr(v)
+					}
+					prefix = literalPrefix(expr)
 				}
-				prefix = literalPrefix(expr)
-				prefixes[v] = prefix
+				ix.prefixOf[v] = prefix
 			}
 		}
-		n := ix.nodes[prefix]
-		if n == nil {
-			n = &prefixNode{bySub: map[string][]int32{}}
-			ix.nodes[prefix] = n
-			lengths[len(prefix)] = true
+		var s slot
+		var ok bool
+		if s.node, ok = ix.nodes[prefix]; !ok {
+			s.node = int32(len(allLen))
+			ix.nodes[prefix] = s.node
+			allLen, permLen = append(allLen, 0), append(permLen, 0)
+			ix.lengths = append(ix.lengths, len(prefix))
 		}
+		allLen[s.node]++
+		if spec.hasPerm && p[colEft] == "allow" && p[colPerm] != "" {
+			permLen[s.node]++
+			perms++
+		}
+		sub := p[colSub]
+		k := subKey{prefix, sub}
+		if s.list, ok = ix.bySub[k]; !ok {
+			s.list = int32(len(listLen))
+			ix.bySub[k] = s.list
+			listLen = append(listLen, 0)
+		}
+		listLen[s.list]++
+		slots[i] = s
+		subjects[sub] = true
+	}
+	slices.Sort(ix.lengths)
+	ix.lengths = slices.Compact(ix.lengths)
+	// Second pass: fill the lists in file order.
+	arena := make([]int32, 0, 2*len(policies)+perms)
+	cut := func(n int32) []int32 {
+		s := arena[len(arena) : len(arena) : len(arena)+int(n)]
+		arena = arena[:len(arena)+int(n)]
+		return s
+	}
+	ix.nodeList = make([]node, len(allLen))
+	for i := range ix.nodeList {
+		ix.nodeList[i] = node{all: cut(allLen[i]), perm: cut(permLen[i])}
+	}
+	ix.lists = make([][]int32, len(listLen))
+	for l, n := range listLen {
+		ix.lists[l] = cut(n)
+	}
+	for i, p := range policies {
+		s := slots[i]
+		n := &ix.nodeList[s.node]
 		n.all = append(n.all, int32(i))
 		if spec.hasPerm && p[colEft] == "allow" && p[colPerm] != "" {
 			n.perm = append(n.perm, int32(i))
 		}
-		sub := p[colSub]
-		n.bySub[sub] = append(n.bySub[sub], int32(i))
-		subjects[sub] = true
+		ix.lists[s.list] = append(ix.lists[s.list], int32(i))
 	}
-	for l := range lengths {
-		ix.lengths = append(ix.lengths, l)
+	ix.subjects = len(subjects)
+	if prev != nil && linksSame && prev.hasSubjects(subjects) {
+		ix.reach = prev.reach
+	} else {
+		ix.buildReach(subjects, links)
 	}
-	slices.Sort(ix.lengths)
-	ix.buildReach(subjects, links)
 	return ix
+}
+
+// hasSubjects reports whether subjects are exactly the rule subjects of ix.
+// Each of those reaches itself first, and nothing else does (buildReach).
+func (ix *ruleIndex) hasSubjects(subjects map[string]bool) bool {
+	if len(subjects) != ix.subjects {
+		return false
+	}
+	for s := range subjects {
+		if r := ix.reach[s]; len(r) == 0 || r[0] != s {
+			return false
+		}
+	}
+	return true
 }
 
 // buildReach records, for every subject that has rules or appears in a g
 // rule, the rule subjects it reaches through any number of g links
-// (itself included). Casbin's role manager stops at its maximum depth, so
-// this is a superset of what g() holds for, which is all the index needs:
-// Casbin still evaluates g on every candidate.
+// (itself included, first). Casbin's role manager stops at its maximum
+// depth, so this is a superset of what g() holds for, which is all the index
+// needs: Casbin still evaluates g on every candidate. The table holds copies
+// of the names: a later policy may keep it (buildIndex), and should not
+// keep this policy's file text with it.
 func (ix *ruleIndex) buildReach(subjects map[string]bool, links [][]string) {
-	roles := map[string][]string{} // member -> roles it is granted directly
-	names := map[string]bool{}
+	names := make(map[string]string, len(subjects)) // name -> its copy
+	var order []string
+	var b strings.Builder
+	add := func(name string) {
+		if _, ok := names[name]; !ok {
+			names[name] = ""
+			order = append(order, name)
+			b.WriteString(name)
+		}
+	}
 	for s := range subjects {
-		names[s] = true
+		add(s)
 	}
+	roles := map[string][]string{} // member -> roles it is granted directly
 	for _, l := range links {
+		add(l[0])
 		roles[l[0]] = append(roles[l[0]], l[1])
-		names[l[0]] = true
 	}
-	for name := range names {
-		seen := map[string]bool{name: true}
-		queue := []string{name}
-		var out []string
+	own, off := b.String(), 0
+	for _, name := range order {
+		names[name] = own[off : off+len(name)]
+		off += len(name)
+	}
+	ix.reach = make(map[string][]string, len(names))
+	buf := make([]string, 0, len(names)) // the lists, cut from one growing array
+	seen := map[string]bool{}
+	var queue []string
+	for name, copied := range names {
+		clear(seen)
+		seen[name] = true
+		queue = append(queue[:0], name)
+		start := len(buf)
 		for len(queue) > 0 {
 			cur := queue[0]
 			queue = queue[1:]
 			if subjects[cur] {
-				out = append(out, cur)
+				buf = append(buf, names[cur])
 			}
 			for _, r := range roles[cur] {
 				if !seen[r] {
@@ -213,8 +310,8 @@ func (ix *ruleIndex) buildReach(subjects map[string]bool, links [][]string) {
 				}
 			}
 		}
-		if len(out) > 0 {
-			ix.reach[name] = out
+		if len(buf) > start {
+			ix.reach[copied] = buf[start:len(buf):len(buf)]
 		}
 	}
 }
@@ -231,13 +328,13 @@ func (ix *ruleIndex) subjectRules(sub, path string) [][]string {
 		if l > len(path) {
 			break
 		}
-		n := ix.nodes[path[:l]]
-		if n == nil {
+		prefix := path[:l]
+		if _, ok := ix.nodes[prefix]; !ok {
 			continue
 		}
 		for _, s := range subs {
-			if list := n.bySub[s]; len(list) > 0 {
-				lists = append(lists, list)
+			if id, ok := ix.bySub[subKey{prefix, s}]; ok {
+				lists = append(lists, ix.lists[id])
 			}
 		}
 	}
@@ -253,10 +350,11 @@ func (ix *ruleIndex) routeRules(path string, withPerm bool) [][]string {
 		if l > len(path) {
 			break
 		}
-		n := ix.nodes[path[:l]]
-		if n == nil {
+		id, ok := ix.nodes[path[:l]]
+		if !ok {
 			continue
 		}
+		n := &ix.nodeList[id]
 		list := n.all
 		if withPerm {
 			list = n.perm

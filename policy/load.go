@@ -49,19 +49,20 @@ func readSources(opts *Options) (sources, [32]byte, error) {
 
 // state is one loaded, validated policy. It is never modified after build
 // returns, so any number of goroutines may decide with it while a reload
-// builds the next one.
+// builds the next one, which may share its read-only parts (reuse.go).
 type state struct {
-	enf     *casbin.Enforcer // the model as written, with every rule; owns the role manager
+	enf     *casbin.Enforcer // the model with the g rules only; owns the role manager
 	ix      *ruleIndex       // which rules may match a request
 	decider *subsetEnforcers // the model as written, on the index's candidates: decides
 	routes  *subsetEnforcers // route half of the matcher, allow-override: explains denials
 	perms   *subsetEnforcers // as routes, restricted to rules naming a permission; nil without a perm column
 	cache   *decisionCache   // nil when caching is off
 	pt      *patterns        // compiled patterns, reused by the next build
-	// modelSum and trialed let the next build skip the trial evaluation of
-	// rules that passed it under the same model.
-	modelSum [32]byte
-	trialed  map[string]struct{}
+	// modelSum, known and roleLinks let the next build skip the work that
+	// depends only on what did not change (reuse.go).
+	modelSum  [32]byte
+	known     map[ruleKey]struct{} // the p rules
+	roleLinks [][]string           // the g rules, in file order
 
 	gen      uint64   // generation, set by the Engine when it installs the state
 	hash     string   // first 12 hex digits of sha256(model file + policy file)
@@ -74,7 +75,8 @@ type state struct {
 func (s *state) rules() int { return s.policies + s.links }
 
 // build parses, builds and validates a complete candidate state. prev is
-// the policy in force, for the MaxRuleDrop check; nil at start-up.
+// the policy in force, for the MaxRuleDrop check and for the parts of it
+// the candidate can reuse; nil at start-up.
 func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, error) {
 	spec, m, err := parseModel(opts.ModelPath, src.model)
 	if err != nil {
@@ -90,30 +92,26 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 			return nil, err
 		}
 	}
-	sum := sha256.Sum256(append(append([]byte{}, src.model...), src.rules...))
-	st := &state{hash: hex.EncodeToString(sum[:])[:12], digest: digest}
+	h := sha256.New()
+	h.Write(src.model)
+	h.Write(src.rules)
+	st := &state{hash: hex.EncodeToString(h.Sum(nil))[:12], digest: digest, modelSum: sha256.Sum256(src.model)}
 
-	var policies, links [][]string
-	for i, r := range rules {
-		yield(i)
-		dup, err := m.HasPolicy(r.ptype, r.ptype, r.fields)
-		if err != nil {
-			return nil, fileErr(opts.RulesPath, r.line, "%v", err)
-		}
-		if dup {
-			continue
-		}
-		if err := m.AddPolicy(r.ptype, r.ptype, r.fields); err != nil {
-			return nil, fileErr(opts.RulesPath, r.line, "%v", err)
-		}
-		if r.ptype == "p" {
-			st.policies++
-			policies = append(policies, r.fields)
-		} else {
-			st.links++
-			links = append(links, r.fields)
-		}
+	// same is the policy in force when it was built from the same model
+	// file: a rule it held passed every check this build would make.
+	var same *state
+	if prev != nil && prev.modelSum == st.modelSum {
+		same = prev
 	}
+	var known map[ruleKey]struct{}
+	if same != nil {
+		known = same.known
+	}
+	// fresh: the p rules to check (all of them at start-up or after a model
+	// change), in file order.
+	policies, links, set, fresh := splitRules(rules, known)
+	st.known, st.roleLinks = set, links
+	st.policies, st.links = len(policies), len(links)
 	if st.policies == 0 {
 		return nil, fileErr(opts.RulesPath, 0, "no p rules: an empty policy would deny every request")
 	}
@@ -121,33 +119,14 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 		return nil, err
 	}
 	var prevPT *patterns
+	var prevIx *ruleIndex
 	if prev != nil {
-		prevPT = prev.pt
+		prevPT, prevIx = prev.pt, prev.ix
 	}
 	pt := compilePatterns(spec, policies, prevPT)
 	st.pt = pt
-	if err := checkPatterns(opts, spec, rules, pt); err != nil {
+	if err := checkPatterns(opts, spec, fresh, pt); err != nil {
 		return nil, err
-	}
-	// A rule that already passed the trial under the same model passes it
-	// again: evaluate only rules new to this model (all of them at start-up
-	// or after a model change).
-	st.modelSum = sha256.Sum256(src.model)
-	st.trialed = make(map[string]struct{}, st.policies)
-	fresh := rules[:0:0]
-	for i, r := range rules {
-		yield(i)
-		if r.ptype != "p" {
-			continue
-		}
-		key := strings.Join(r.fields, "\x00")
-		st.trialed[key] = struct{}{}
-		if prev != nil && prev.modelSum == st.modelSum {
-			if _, ok := prev.trialed[key]; ok {
-				continue
-			}
-		}
-		fresh = append(fresh, r)
 	}
 	if len(fresh) > 0 {
 		if err := trialEnforce(opts, spec, fresh, pt); err != nil {
@@ -155,21 +134,22 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 		}
 	}
 
-	if st.enf, err = casbin.NewEnforcer(m); err != nil {
-		return nil, fileErr(opts.ModelPath, 0, "casbin: %v", err)
+	linksSame := prev != nil && sameRules(prev.roleLinks, links)
+	if same != nil && linksSame {
+		st.enf = same.enf // the role manager is only read once built
+	} else if st.enf, err = roleEnforcer(opts, m, links); err != nil {
+		return nil, err
 	}
-	if err := st.enf.BuildRoleLinks(); err != nil {
-		return nil, fileErr(opts.RulesPath, 0, "building role links: %v", err)
-	}
-	st.ix = buildIndex(spec, policies, links)
+	st.ix = buildIndex(spec, policies, links, prevIx, linksSame)
 	if st.decider, err = newSubsetEnforcers(joinModel(spec, rewriteCalls(spec.values["m"])), st.enf.GetRoleManager(), pt); err != nil {
 		return nil, fileErr(opts.ModelPath, 0, "casbin: %v", err)
 	}
-	if st.routes, err = routeEnforcers(spec, spec.routeExpr, policies, pt); err != nil {
+	trial := fieldsOf(fresh)
+	if st.routes, err = routeEnforcers(spec, spec.routeExpr, policies, trial, pt); err != nil {
 		return nil, fileErr(opts.ModelPath, spec.lines["m"], "the matcher after the role check: %v", err)
 	}
 	if spec.hasPerm {
-		if st.perms, err = routeEnforcers(spec, "("+spec.routeExpr+`) && p.perm != ""`, policies, pt); err != nil {
+		if st.perms, err = routeEnforcers(spec, "("+spec.routeExpr+`) && p.perm != ""`, policies, trial, pt); err != nil {
 			return nil, fileErr(opts.ModelPath, spec.lines["m"], "the matcher after the role check: %v", err)
 		}
 	}
@@ -180,6 +160,28 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	}
 	st.tests = len(answers)
 	return st, nil
+}
+
+// roleEnforcer is a Casbin enforcer of model m with the g rules links, for
+// its role manager. The p rules stay out of it: deciding goes through the
+// subset enforcers, which only take the role manager from it.
+func roleEnforcer(opts *Options, m model.Model, links [][]string) (*casbin.Enforcer, error) {
+	for _, l := range links {
+		// Copies: a later policy may keep this role manager, and should not
+		// keep this policy's file text with it.
+		l = []string{strings.Clone(l[0]), strings.Clone(l[1])}
+		if err := m.AddPolicy("g", "g", l); err != nil {
+			return nil, fileErr(opts.RulesPath, 0, "%v", err)
+		}
+	}
+	enf, err := casbin.NewEnforcer(m)
+	if err != nil {
+		return nil, fileErr(opts.ModelPath, 0, "casbin: %v", err)
+	}
+	if err := enf.BuildRoleLinks(); err != nil {
+		return nil, fileErr(opts.RulesPath, 0, "building role links: %v", err)
+	}
+	return enf, nil
 }
 
 // checkDrop refuses a candidate that lost too many rules at once.
@@ -197,15 +199,25 @@ func checkDrop(opts *Options, prev, st *state) error {
 
 // routeEnforcers are enforcers over the same p rules whose matcher is only
 // the route part and whose effect is allow-override: their first match is
-// the first allow rule that covers a path and method for anybody. One trial
-// evaluation over every rule catches a route part that cannot be evaluated
-// without the role check.
-func routeEnforcers(spec *modelSpec, matcher string, policies [][]string, pt *patterns) (*subsetEnforcers, error) {
+// the first allow rule that covers a path and method for anybody. A trial
+// evaluation catches a route part that cannot be evaluated without the role
+// check: over trial, the rules not checked under this model before (all of
+// them at start-up), and only if that fails over every rule, as a build
+// without a policy in force would.
+func routeEnforcers(spec *modelSpec, matcher string, policies, trial [][]string, pt *patterns) (*subsetEnforcers, error) {
 	text := fmt.Sprintf("[request_definition]\nr = %s\n[policy_definition]\np = %s\n[policy_effect]\ne = %s\n[matchers]\nm = %s\n",
 		spec.values["r"], spec.values["p"], "some(where (p.eft == allow))", rewriteCalls(matcher))
 	s, err := newSubsetEnforcers(text, nil, pt)
 	if err != nil {
 		return nil, err
+	}
+	if len(trial) == 0 {
+		return s, nil
+	}
+	if _, _, err := s.enforceEx(trial, "", "/", "GET"); err == nil {
+		return s, nil
+	} else if len(trial) == len(policies) {
+		return nil, fmt.Errorf("%s", firstLine(err))
 	}
 	if _, _, err := s.enforceEx(policies, "", "/", "GET"); err != nil {
 		return nil, fmt.Errorf("%s", firstLine(err))
@@ -234,23 +246,23 @@ func checkPatterns(opts *Options, spec *modelSpec, rules []rule, pt *patterns) e
 		if col < 0 {
 			return fileErr(opts.ModelPath, spec.lines["m"], "matcher uses p.%s, which p does not define", call[3])
 		}
-		checked := map[string]bool{} // patterns repeat a lot
+		var compiled map[string]*regexp.Regexp
 		switch call[1] {
 		case "keyMatch2":
-			for v := range pt.keyMatch2 {
-				checked[v] = true
-			}
+			compiled = pt.keyMatch2
 		case "regexMatch":
-			for v := range pt.regex {
-				checked[v] = true
-			}
+			compiled = pt.regex
 		}
+		checked := map[string]bool{} // patterns repeat a lot
 		for i, r := range rules {
 			yield(i)
-			if r.ptype != "p" || checked[r.fields[col]] {
+			if r.ptype != "p" {
 				continue
 			}
 			v := r.fields[col]
+			if _, ok := compiled[v]; ok || checked[v] {
+				continue
+			}
 			checked[v] = true
 			if err := callSafely(fn, v, v); err != nil {
 				return fileErr(opts.RulesPath, r.line, "%s %q is not a valid %s pattern: %s", call[3], v, call[1], firstLine(err))
@@ -289,12 +301,7 @@ func trialEnforce(opts *Options, spec *modelSpec, rules []rule, pt *patterns) er
 	if err != nil {
 		return fileErr(opts.ModelPath, 0, "casbin: %v", err)
 	}
-	var policies [][]string
-	for _, r := range rules {
-		if r.ptype == "p" {
-			policies = append(policies, r.fields)
-		}
-	}
+	policies := fieldsOf(rules)
 	// In chunks, yielding between them: one casbin call over every rule
 	// would hold a CPU for the whole evaluation.
 	var batchErr error
