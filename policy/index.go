@@ -24,22 +24,20 @@ type ruleIndex struct {
 	lengths  []int            // distinct lengths of the prefixes in nodes, ascending
 	nodes    map[string]int32 // literal prefix -> its node in nodeList
 	nodeList []node
-	bySub    map[subKey]int32    // (prefix, p.sub) -> its list in lists
+	subjects map[string]int32    // p.sub -> its number in bySub's keys
+	bySub    map[uint64]int32    // node<<32 | subject -> its list in lists
 	lists    [][]int32           // indices into rules, ascending
 	reach    map[string][]string // subject -> the rule subjects g(subject, them) may hold for
 
 	// For the next build (reuse.go).
 	routeFn  string            // the function of the route conjunct; "" when none
 	prefixOf map[string]string // route column value -> its literal prefix
-	subjects int               // distinct p.sub
 }
 
 type node struct {
 	all  []int32 // indices into rules, ascending
 	perm []int32 // those of allow rules naming a permission
 }
-
-type subKey struct{ prefix, sub string }
 
 // routeConjunct matches a matcher term that must hold for any rule to match.
 var routeConjunct = regexp.MustCompile(`^(keyMatch2|regexMatch)\(\s*r\.obj\s*,\s*p\.(\w+)\s*\)$`)
@@ -153,19 +151,25 @@ func walkTopLevel(expr string, fn func(i, depth int) int) int {
 // of a large policy is a few allocations.
 func buildIndex(spec *modelSpec, policies, links [][]string, prev *ruleIndex, linksSame bool) *ruleIndex {
 	fn, col := routeColumn(spec)
-	ix := &ruleIndex{rules: policies, routeFn: fn, nodes: map[string]int32{}, bySub: map[subKey]int32{}}
+	ix := &ruleIndex{rules: policies, routeFn: fn}
 	var oldPrefix map[string]string
-	if col >= 0 {
-		if prev != nil && prev.routeFn == fn {
+	if prev != nil {
+		ix.nodes = make(map[string]int32, len(prev.nodes))
+		ix.subjects = make(map[string]int32, len(prev.subjects))
+		ix.bySub = make(map[uint64]int32, len(prev.bySub))
+		if prev.routeFn == fn {
 			oldPrefix = prev.prefixOf
 		}
+	} else {
+		ix.nodes, ix.subjects, ix.bySub = map[string]int32{}, map[string]int32{}, map[uint64]int32{}
+	}
+	if col >= 0 {
 		ix.prefixOf = make(map[string]string, len(oldPrefix))
 	}
 	// First pass: each rule's node and list, and their sizes.
 	type slot struct{ node, list int32 }
 	slots := make([]slot, len(policies))
 	var allLen, permLen, listLen []int32
-	subjects := map[string]bool{}
 	perms := 0
 	for i, p := range policies {
 		yield(i)
@@ -197,8 +201,12 @@ func buildIndex(spec *modelSpec, policies, links [][]string, prev *ruleIndex, li
 			permLen[s.node]++
 			perms++
 		}
-		sub := p[colSub]
-		k := subKey{prefix, sub}
+		sub, ok := ix.subjects[p[colSub]]
+		if !ok {
+			sub = int32(len(ix.subjects))
+			ix.subjects[p[colSub]] = sub
+		}
+		k := uint64(s.node)<<32 | uint64(sub)
 		if s.list, ok = ix.bySub[k]; !ok {
 			s.list = int32(len(listLen))
 			ix.bySub[k] = s.list
@@ -206,7 +214,6 @@ func buildIndex(spec *modelSpec, policies, links [][]string, prev *ruleIndex, li
 		}
 		listLen[s.list]++
 		slots[i] = s
-		subjects[sub] = true
 	}
 	slices.Sort(ix.lengths)
 	ix.lengths = slices.Compact(ix.lengths)
@@ -234,19 +241,18 @@ func buildIndex(spec *modelSpec, policies, links [][]string, prev *ruleIndex, li
 		}
 		ix.lists[s.list] = append(ix.lists[s.list], int32(i))
 	}
-	ix.subjects = len(subjects)
-	if prev != nil && linksSame && prev.hasSubjects(subjects) {
+	if prev != nil && linksSame && prev.hasSubjects(ix.subjects) {
 		ix.reach = prev.reach
 	} else {
-		ix.buildReach(subjects, links)
+		ix.buildReach(links)
 	}
 	return ix
 }
 
 // hasSubjects reports whether subjects are exactly the rule subjects of ix.
 // Each of those reaches itself first, and nothing else does (buildReach).
-func (ix *ruleIndex) hasSubjects(subjects map[string]bool) bool {
-	if len(subjects) != ix.subjects {
+func (ix *ruleIndex) hasSubjects(subjects map[string]int32) bool {
+	if len(subjects) != len(ix.subjects) {
 		return false
 	}
 	for s := range subjects {
@@ -264,7 +270,8 @@ func (ix *ruleIndex) hasSubjects(subjects map[string]bool) bool {
 // needs: Casbin still evaluates g on every candidate. The table holds copies
 // of the names: a later policy may keep it (buildIndex), and should not
 // keep this policy's file text with it.
-func (ix *ruleIndex) buildReach(subjects map[string]bool, links [][]string) {
+func (ix *ruleIndex) buildReach(links [][]string) {
+	subjects := ix.subjects
 	names := make(map[string]string, len(subjects)) // name -> its copy
 	var order []string
 	var b strings.Builder
@@ -300,7 +307,7 @@ func (ix *ruleIndex) buildReach(subjects map[string]bool, links [][]string) {
 		for len(queue) > 0 {
 			cur := queue[0]
 			queue = queue[1:]
-			if subjects[cur] {
+			if _, ok := subjects[cur]; ok {
 				buf = append(buf, names[cur])
 			}
 			for _, r := range roles[cur] {
@@ -322,19 +329,26 @@ func (ix *ruleIndex) subjectRules(sub, path string) [][]string {
 	if len(subs) == 0 {
 		return nil
 	}
+	var idBuf [16]uint64
+	ids := idBuf[:0]
+	for _, s := range subs {
+		if id, ok := ix.subjects[s]; ok {
+			ids = append(ids, uint64(id))
+		}
+	}
 	var buf [16][]int32
 	lists := buf[:0]
 	for _, l := range ix.lengths {
 		if l > len(path) {
 			break
 		}
-		prefix := path[:l]
-		if _, ok := ix.nodes[prefix]; !ok {
+		n, ok := ix.nodes[path[:l]]
+		if !ok {
 			continue
 		}
-		for _, s := range subs {
-			if id, ok := ix.bySub[subKey{prefix, s}]; ok {
-				lists = append(lists, ix.lists[id])
+		for _, id := range ids {
+			if list, ok := ix.bySub[uint64(n)<<32|id]; ok {
+				lists = append(lists, ix.lists[list])
 			}
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"regexp"
 	"runtime"
@@ -61,8 +62,8 @@ type state struct {
 	// modelSum, known and roleLinks let the next build skip the work that
 	// depends only on what did not change (reuse.go).
 	modelSum  [32]byte
-	known     map[ruleKey]struct{} // the p rules
-	roleLinks [][]string           // the g rules, in file order
+	known     *ruleSet   // the p rules, in file order
+	roleLinks [][]string // the g rules, in file order
 
 	gen      uint64   // generation, set by the Engine when it installs the state
 	hash     string   // first 12 hex digits of sha256(model file + policy file)
@@ -103,13 +104,14 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	if prev != nil && prev.modelSum == st.modelSum {
 		same = prev
 	}
-	var known map[ruleKey]struct{}
+	var known *ruleSet
 	if same != nil {
 		known = same.known
 	}
 	// fresh: the p rules to check (all of them at start-up or after a model
 	// change), in file order.
-	policies, links, set, fresh := splitRules(rules, known)
+	set, links, fresh := splitRules(rules, known, maphash.MakeSeed())
+	policies := set.rules
 	st.known, st.roleLinks = set, links
 	st.policies, st.links = len(policies), len(links)
 	if st.policies == 0 {

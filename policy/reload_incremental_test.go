@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"hash/maphash"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -195,9 +196,10 @@ func TestReloadIncrementalRefusals(t *testing.T) {
 	}
 }
 
-// TestKeyOf: rules are the same exactly when Casbin's duplicate check
-// (fields joined with commas) says so.
-func TestKeyOf(t *testing.T) {
+// TestRuleSet: rules are the same exactly when Casbin's duplicate check
+// (fields joined with commas) says so, including when two different rules
+// share a hash.
+func TestRuleSet(t *testing.T) {
 	rules := [][]string{
 		{"a", "b", "c", "d", "e"},
 		{"a", "b", "c", "d", ""},
@@ -208,11 +210,25 @@ func TestKeyOf(t *testing.T) {
 		{"a", "b", "c", "d", "e,"},
 		{"a", "b", "c", "d,e", ""},
 	}
-	for _, x := range rules {
-		for _, y := range rules {
-			want := strings.Join(x, ",") == strings.Join(y, ",")
-			if got := keyOf(x) == keyOf(y); got != want {
-				t.Errorf("keyOf(%q) == keyOf(%q): got %v, want %v", x, y, got, want)
+	seed := maphash.MakeSeed()
+	for _, collide := range []bool{false, true} {
+		for _, x := range rules {
+			for _, y := range rules {
+				want := strings.Join(x, ",") == strings.Join(y, ",")
+				rs := newRuleSet(seed, 0)
+				rs.add(x)
+				if collide && !want {
+					rs.first[rs.hash(y)] = 0 // as if y hashed like x
+				}
+				if got := !rs.add(y); got != want {
+					t.Errorf("collide %v: %q then %q: duplicate %v, want %v", collide, x, y, got, want)
+				}
+				if rs.add(y) || rs.add(x) {
+					t.Errorf("collide %v: %q and %q added twice", collide, x, y)
+				}
+				if i, ok := rs.find(rs.hash(y), y); !ok || strings.Join(rs.rules[i], ",") != strings.Join(y, ",") {
+					t.Errorf("collide %v: find(%q) after adding %q: %d %v", collide, y, x, i, ok)
+				}
 			}
 		}
 	}
