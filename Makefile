@@ -1,9 +1,10 @@
 # latch's build. `make test` is the one test command: README and .ci/run use it.
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
+BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 FUZZTIME ?= 15s
 
-.PHONY: test vet deps lint fuzz tidy-check bench build
+.PHONY: test vet deps lint fuzz tidy-check bench bench-load bench-micro build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/latch ./cmd/latch
@@ -40,11 +41,24 @@ tidy-check:
 # against a bare ReverseProxy, sequential bbolt commits and itself, nginx as
 # a reference when bench/deps.sh could install it; it profiles the running
 # latch through admin_pprof), prints one table and writes bench/out/, then
-# runs the Go micro-benchmarks bench/RESULTS.md reports. About 5 minutes.
-bench:
+# the Go micro-benchmarks. About 6 minutes.
+bench: bench-load bench-micro
+
+bench-load:
 	@./bench/deps.sh
 	$(GO) run ./bench/cmd/harness
+
+# bench-micro runs each micro-benchmark 6 times into bench/out/micro-*.txt
+# and has benchstat compare, within the same run, latch against its
+# baseline: the columns are the sub-benchmarks' key (impl=bare, engine=casbin,
+# verify=first, clients=1 come first), the ratios are against the first.
+BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
+bench-micro:
+	@mkdir -p bench/out
+	$(GO) test -run='^$$' -bench='^Benchmark(Chain|Forward)$$' -count=6 ./proxy > bench/out/micro-proxy.txt
+	$(BENCHSTAT) -col /impl bench/out/micro-proxy.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkAuthenticateRS256$$' -count=6 ./proxy/authn > bench/out/micro-authn.txt
+	$(BENCHSTAT) -col /verify bench/out/micro-authn.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkIssue$$' -count=6 ./resetstore > bench/out/micro-resetstore.txt
+	$(BENCHSTAT) -col /clients bench/out/micro-resetstore.txt
 	$(GO) test -run='^$$' -bench='DecideWarm|DecideCold|CasbinEnforce|Reload' -benchtime=2x ./policy
-	$(GO) test -run='^$$' -bench=. ./proxy/authn
-	$(GO) test -run='^$$' -bench=Issue ./resetstore
-	$(GO) test -run='^$$' -bench=Forward -benchtime=3s ./proxy

@@ -60,13 +60,13 @@ func benchProxy(b *testing.B, h func(*urlT) http.Handler) {
 // BenchmarkForward compares latch's chain with a bare ReverseProxy on the
 // same transport; the ratio of their ns/op is the chain's overhead.
 func BenchmarkForward(b *testing.B) {
-	b.Run("bare", func(b *testing.B) {
+	b.Run("impl=bare", func(b *testing.B) {
 		benchProxy(b, func(u *urlT) http.Handler {
 			return &httputil.ReverseProxy{Transport: NewTransport(TransportOptions{}),
 				Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }}
 		})
 	})
-	b.Run("latch", func(b *testing.B) {
+	b.Run("impl=latch", func(b *testing.B) {
 		benchProxy(b, func(u *urlT) http.Handler {
 			h, err := New(Options{Upstream: u, Authenticator: instantAuth{}, Decider: instantDecider{},
 				Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -120,12 +120,12 @@ func BenchmarkChain(b *testing.B) {
 			}
 		}
 	}
-	b.Run("bare", func(b *testing.B) {
+	b.Run("impl=bare", func(b *testing.B) {
 		run(b, &httputil.ReverseProxy{Transport: stubTransport{},
 			Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }})
 	})
 	for _, writer := range []string{"slog", "AccessLog"} {
-		b.Run("latch-"+writer, func(b *testing.B) {
+		b.Run("impl=latch-"+writer, func(b *testing.B) {
 			o := Options{Upstream: u, Transport: stubTransport{}, Authenticator: instantAuth{}, Decider: instantDecider{},
 				Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))}
 			if writer == "AccessLog" {

@@ -28,7 +28,7 @@ func BenchmarkIssue(b *testing.B) {
 	}
 	var sequential float64 // issuances/s of the last sequential run
 
-	b.Run("sequential", func(b *testing.B) {
+	b.Run("clients=1", func(b *testing.B) {
 		s := setup(b)
 		ctx := context.Background()
 		start := time.Now()
@@ -41,7 +41,7 @@ func BenchmarkIssue(b *testing.B) {
 		b.ReportMetric(sequential, "issues/s")
 	})
 
-	b.Run("parallel64", func(b *testing.B) {
+	b.Run("clients=64", func(b *testing.B) {
 		s := setup(b)
 		ctx := context.Background()
 		var next atomic.Int64
