@@ -29,9 +29,6 @@ type ruleIndex struct {
 	lists    [][]int32           // indices into rules, ascending
 	reach    map[string][]string // subject -> the rule subjects g(subject, them) may hold for
 
-	// For the next build (reuse.go).
-	routeFn  string            // the function of the route conjunct; "" when none
-	prefixOf map[string]string // route column value -> its literal prefix
 }
 
 type node struct {
@@ -144,27 +141,24 @@ func walkTopLevel(expr string, fn func(i, depth int) int) int {
 	return depth
 }
 
-// buildIndex indexes policies (p rules, file order) and links (g rules).
-// prev is the index in force, or nil: its prefixes are reused by pattern,
-// and its reach table too when linksSame (the g rules are prev's) and the
-// rule subjects are the same. The lists are cut from two arrays: the index
-// of a large policy is a few allocations.
-func buildIndex(spec *modelSpec, policies, links [][]string, prev *ruleIndex, linksSame bool) *ruleIndex {
+// buildIndex indexes policies (p rules, file order) and links (g rules),
+// taking the prefixes of the patterns from pt. prev is the index in force,
+// or nil: its reach table is reused when linksSame (the g rules are prev's)
+// and the rule subjects are the same. The lists are cut from two arrays: the
+// index of a large policy is a few allocations.
+func buildIndex(spec *modelSpec, policies, links [][]string, pt *patterns, prev *ruleIndex, linksSame bool) *ruleIndex {
 	fn, col := routeColumn(spec)
-	ix := &ruleIndex{rules: policies, routeFn: fn}
-	var oldPrefix map[string]string
+	ix := &ruleIndex{rules: policies}
 	if prev != nil {
 		ix.nodes = make(map[string]int32, len(prev.nodes))
 		ix.subjects = make(map[string]int32, len(prev.subjects))
 		ix.bySub = make(map[uint64]int32, len(prev.bySub))
-		if prev.routeFn == fn {
-			oldPrefix = prev.prefixOf
-		}
 	} else {
 		ix.nodes, ix.subjects, ix.bySub = map[string]int32{}, map[string]int32{}, map[uint64]int32{}
 	}
-	if col >= 0 {
-		ix.prefixOf = make(map[string]string, len(oldPrefix))
+	table, expr := pt.regex, func(v string) string { return v }
+	if fn == "keyMatch2" {
+		table, expr = pt.keyMatch2, keyMatch2Expr
 	}
 	// First pass: each rule's node and list, and their sizes.
 	type slot struct{ node, list int32 }
@@ -175,17 +169,10 @@ func buildIndex(spec *modelSpec, policies, links [][]string, prev *ruleIndex, li
 		yield(i)
 		prefix := ""
 		if col >= 0 {
-			v := p[col]
-			var ok bool
-			if prefix, ok = ix.prefixOf[v]; !ok {
-				if prefix, ok = oldPrefix[v]; !ok {
-					expr := v
-					if fn == "keyMatch2" {
-						expr = keyMatch2Expr(v)
-					}
-					prefix = literalPrefix(expr)
-				}
-				ix.prefixOf[v] = prefix
+			if pat, ok := table[p[col]]; ok {
+				prefix = pat.prefix
+			} else { // compilePatterns could not compile it
+				prefix = literalPrefix(expr(p[col]))
 			}
 		}
 		var s slot

@@ -19,11 +19,12 @@ import (
 // sources is the raw content of the files one load reads.
 type sources struct {
 	model, rules, tests []byte
+	sum                 [32]byte // sha256(model file + policy file)
 }
 
 // readSources reads the files named in opts. Its digest identifies the
 // content (all three files) so the watcher can skip reloads that would change
-// nothing.
+// nothing. Each file is hashed once: the digest covers src.sum.
 func readSources(opts *Options) (sources, [32]byte, error) {
 	var src sources
 	var err error
@@ -39,10 +40,12 @@ func readSources(opts *Options) (sources, [32]byte, error) {
 		}
 	}
 	h := sha256.New()
-	for _, b := range [][]byte{src.model, src.rules, src.tests} {
-		fmt.Fprintf(h, "%d\n", len(b))
-		h.Write(b)
-	}
+	h.Write(src.model)
+	h.Write(src.rules)
+	h.Sum(src.sum[:0])
+	h.Reset()
+	fmt.Fprintf(h, "%d\n%d\n%x\n%d\n", len(src.model), len(src.rules), src.sum, len(src.tests))
+	h.Write(src.tests)
 	var digest [32]byte
 	h.Sum(digest[:0])
 	return src, digest, nil
@@ -93,10 +96,7 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 			return nil, err
 		}
 	}
-	h := sha256.New()
-	h.Write(src.model)
-	h.Write(src.rules)
-	st := &state{hash: hex.EncodeToString(h.Sum(nil))[:12], digest: digest, modelSum: sha256.Sum256(src.model)}
+	st := &state{hash: hex.EncodeToString(src.sum[:])[:12], digest: digest, modelSum: sha256.Sum256(src.model)}
 
 	// same is the policy in force when it was built from the same model
 	// file: a rule it held passed every check this build would make.
@@ -142,7 +142,7 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	} else if st.enf, err = roleEnforcer(opts, m, links); err != nil {
 		return nil, err
 	}
-	st.ix = buildIndex(spec, policies, links, prevIx, linksSame)
+	st.ix = buildIndex(spec, policies, links, pt, prevIx, linksSame)
 	if st.decider, err = newSubsetEnforcers(joinModel(spec, rewriteCalls(spec.values["m"])), st.enf.GetRoleManager(), pt); err != nil {
 		return nil, fileErr(opts.ModelPath, 0, "casbin: %v", err)
 	}
@@ -248,7 +248,7 @@ func checkPatterns(opts *Options, spec *modelSpec, rules []rule, pt *patterns) e
 		if col < 0 {
 			return fileErr(opts.ModelPath, spec.lines["m"], "matcher uses p.%s, which p does not define", call[3])
 		}
-		var compiled map[string]*regexp.Regexp
+		var compiled map[string]pattern
 		switch call[1] {
 		case "keyMatch2":
 			compiled = pt.keyMatch2

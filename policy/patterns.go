@@ -36,21 +36,27 @@ func keyMatch2Expr(pattern string) string {
 // built before the policy is installed and only read afterwards, so its size
 // is fixed by the policy file, never by requests.
 type patterns struct {
-	keyMatch2 map[string]*regexp.Regexp // pattern as written -> keyMatch2Expr compiled
-	regex     map[string]*regexp.Regexp // expression -> compiled
+	keyMatch2 map[string]pattern // pattern as written -> keyMatch2Expr compiled
+	regex     map[string]pattern // expression -> compiled
+}
+
+// pattern is one compiled expression and its literal prefix, for the index.
+type pattern struct {
+	re     *regexp.Regexp
+	prefix string
 }
 
 // compilePatterns compiles the values of every p column the matcher passes
 // as the pattern (second) argument of keyMatch2 or regexMatch. A value that
 // does not compile is left out, so Casbin's function reports it.
 func compilePatterns(spec *modelSpec, policies [][]string, prev *patterns) *patterns {
-	pt := &patterns{keyMatch2: map[string]*regexp.Regexp{}, regex: map[string]*regexp.Regexp{}}
 	if prev == nil {
 		prev = &patterns{}
 	}
+	pt := &patterns{keyMatch2: make(map[string]pattern, len(prev.keyMatch2)), regex: make(map[string]pattern, len(prev.regex))}
 	pCols := tokens(spec.values["p"])
 	for _, call := range patternCall.FindAllStringSubmatch(spec.values["m"], -1) {
-		var table, old map[string]*regexp.Regexp
+		var table, old map[string]pattern
 		expr := func(v string) string { return v }
 		switch call[1] {
 		case "keyMatch2":
@@ -76,8 +82,9 @@ func compilePatterns(spec *modelSpec, policies [][]string, prev *patterns) *patt
 				table[v] = re
 				continue
 			}
-			if re, err := regexp.Compile(expr(v)); err == nil {
-				table[v] = re
+			e := expr(v)
+			if re, err := regexp.Compile(e); err == nil {
+				table[v] = pattern{re, literalPrefix(e)}
 			}
 		}
 	}
@@ -114,7 +121,7 @@ func (pt *patterns) functions() map[string]govaluate.ExpressionFunction {
 
 // lookup returns the compiled pattern for a (key, pattern) call, or nil
 // when the call is anything else.
-func lookup(table map[string]*regexp.Regexp, args []any) *regexp.Regexp {
+func lookup(table map[string]pattern, args []any) *regexp.Regexp {
 	if len(args) != 2 {
 		return nil
 	}
@@ -125,7 +132,7 @@ func lookup(table map[string]*regexp.Regexp, args []any) *regexp.Regexp {
 	if !ok {
 		return nil
 	}
-	return table[p]
+	return table[p].re
 }
 
 // rewriteCalls renames calls of keyMatch2 and regexMatch in a matcher to
