@@ -20,21 +20,26 @@ import (
 //     rule's anchored expression. Rules are grouped by that prefix; without
 //     such a conjunct every rule has the prefix "".
 type ruleIndex struct {
-	rules    [][]string       // p rules in file order, duplicates removed
-	lengths  []int            // distinct lengths of the prefixes in nodes, ascending
-	nodes    map[string]int32 // literal prefix -> its node in nodeList
-	nodeList []node
+	rules    [][]string          // p rules in file order, duplicates removed
+	lengths  []int               // distinct lengths of the prefixes in nodes, ascending
+	nodes    map[string]int32    // literal prefix -> its node in nodeList
+	nodeList []node              // the rules with each prefix
 	subjects map[string]int32    // p.sub -> its number in bySub's keys
-	bySub    map[uint64]int32    // node<<32 | subject -> its list in lists
-	lists    [][]int32           // indices into rules, ascending
+	bySub    map[uint64]int32    // node<<32 | subject -> its span in lists
+	lists    []span              // the rules of one prefix and one subject
+	arena    []int32             // the spans' indices into rules, each span ascending
 	reach    map[string][]string // subject -> the rule subjects g(subject, them) may hold for
-
 }
 
 type node struct {
-	all  []int32 // indices into rules, ascending
-	perm []int32 // those of allow rules naming a permission
+	all  span // the rules with the prefix
+	perm span // those of them that allow and name a permission
 }
+
+// span is arena[off:end].
+type span struct{ off, end int32 }
+
+func (ix *ruleIndex) list(s span) []int32 { return ix.arena[s.off:s.end:s.end] }
 
 // routeConjunct matches a matcher term that must hold for any rule to match.
 var routeConjunct = regexp.MustCompile(`^(keyMatch2|regexMatch)\(\s*r\.obj\s*,\s*p\.(\w+)\s*\)$`)
@@ -144,7 +149,7 @@ func walkTopLevel(expr string, fn func(i, depth int) int) int {
 // buildIndex indexes policies (p rules, file order) and links (g rules),
 // taking the prefixes of the patterns from pt. prev is the index in force,
 // or nil: its reach table is reused when linksSame (the g rules are prev's)
-// and the rule subjects are the same. The lists are cut from two arrays: the
+// and the rule subjects are the same. The lists are spans of one array: the
 // index of a large policy is a few allocations.
 func buildIndex(spec *modelSpec, policies, links [][]string, pt *patterns, prev *ruleIndex, linksSame bool) *ruleIndex {
 	fn, col := routeColumn(spec)
@@ -160,10 +165,14 @@ func buildIndex(spec *modelSpec, policies, links [][]string, pt *patterns, prev 
 	if fn == "keyMatch2" {
 		table, expr = pt.keyMatch2, keyMatch2Expr
 	}
-	// First pass: each rule's node and list, and their sizes.
+	// First pass: each rule's node and list, and their sizes (in end).
 	type slot struct{ node, list int32 }
 	slots := make([]slot, len(policies))
-	var allLen, permLen, listLen []int32
+	var seenLen []bool // by prefix length
+	if prev != nil {
+		ix.nodeList = make([]node, 0, len(prev.nodeList))
+		ix.lists = make([]span, 0, len(prev.lists))
+	}
 	perms := 0
 	for i, p := range policies {
 		yield(i)
@@ -178,14 +187,18 @@ func buildIndex(spec *modelSpec, policies, links [][]string, pt *patterns, prev 
 		var s slot
 		var ok bool
 		if s.node, ok = ix.nodes[prefix]; !ok {
-			s.node = int32(len(allLen))
+			s.node = int32(len(ix.nodeList))
 			ix.nodes[prefix] = s.node
-			allLen, permLen = append(allLen, 0), append(permLen, 0)
-			ix.lengths = append(ix.lengths, len(prefix))
+			ix.nodeList = append(ix.nodeList, node{})
+			if len(prefix) >= len(seenLen) {
+				seenLen = append(seenLen, make([]bool, len(prefix)+1-len(seenLen))...)
+			}
+			seenLen[len(prefix)] = true
 		}
-		allLen[s.node]++
+		n := &ix.nodeList[s.node]
+		n.all.end++
 		if spec.hasPerm && p[colEft] == "allow" && p[colPerm] != "" {
-			permLen[s.node]++
+			n.perm.end++
 			perms++
 		}
 		sub, ok := ix.subjects[p[colSub]]
@@ -195,38 +208,44 @@ func buildIndex(spec *modelSpec, policies, links [][]string, pt *patterns, prev 
 		}
 		k := uint64(s.node)<<32 | uint64(sub)
 		if s.list, ok = ix.bySub[k]; !ok {
-			s.list = int32(len(listLen))
+			s.list = int32(len(ix.lists))
 			ix.bySub[k] = s.list
-			listLen = append(listLen, 0)
+			ix.lists = append(ix.lists, span{})
 		}
-		listLen[s.list]++
+		ix.lists[s.list].end++
 		slots[i] = s
 	}
-	slices.Sort(ix.lengths)
-	ix.lengths = slices.Compact(ix.lengths)
-	// Second pass: fill the lists in file order.
-	arena := make([]int32, 0, 2*len(policies)+perms)
-	cut := func(n int32) []int32 {
-		s := arena[len(arena) : len(arena) : len(arena)+int(n)]
-		arena = arena[:len(arena)+int(n)]
-		return s
+	for l, seen := range seenLen {
+		if seen {
+			ix.lengths = append(ix.lengths, l)
+		}
 	}
-	ix.nodeList = make([]node, len(allLen))
+	// Second pass: place the spans in the arena and fill them in file
+	// order, end counting up from off.
+	ix.arena = make([]int32, 2*len(policies)+perms)
+	var off int32
+	place := func(s *span) {
+		s.off, s.end, off = off, off, off+s.end
+	}
 	for i := range ix.nodeList {
-		ix.nodeList[i] = node{all: cut(allLen[i]), perm: cut(permLen[i])}
+		place(&ix.nodeList[i].all)
+		place(&ix.nodeList[i].perm)
 	}
-	ix.lists = make([][]int32, len(listLen))
-	for l, n := range listLen {
-		ix.lists[l] = cut(n)
+	for i := range ix.lists {
+		place(&ix.lists[i])
+	}
+	add := func(s *span, i int) {
+		ix.arena[s.end] = int32(i)
+		s.end++
 	}
 	for i, p := range policies {
 		s := slots[i]
 		n := &ix.nodeList[s.node]
-		n.all = append(n.all, int32(i))
+		add(&n.all, i)
 		if spec.hasPerm && p[colEft] == "allow" && p[colPerm] != "" {
-			n.perm = append(n.perm, int32(i))
+			add(&n.perm, i)
 		}
-		ix.lists[s.list] = append(ix.lists[s.list], int32(i))
+		add(&ix.lists[s.list], i)
 	}
 	if prev != nil && linksSame && prev.hasSubjects(ix.subjects) {
 		ix.reach = prev.reach
@@ -334,8 +353,8 @@ func (ix *ruleIndex) subjectRules(sub, path string) [][]string {
 			continue
 		}
 		for _, id := range ids {
-			if list, ok := ix.bySub[uint64(n)<<32|id]; ok {
-				lists = append(lists, ix.lists[list])
+			if l, ok := ix.bySub[uint64(n)<<32|id]; ok {
+				lists = append(lists, ix.list(ix.lists[l]))
 			}
 		}
 	}
@@ -356,9 +375,9 @@ func (ix *ruleIndex) routeRules(path string, withPerm bool) [][]string {
 			continue
 		}
 		n := &ix.nodeList[id]
-		list := n.all
+		list := ix.list(n.all)
 		if withPerm {
-			list = n.perm
+			list = ix.list(n.perm)
 		}
 		if len(list) > 0 {
 			lists = append(lists, list)
