@@ -42,8 +42,31 @@ type patterns struct {
 
 // pattern is one compiled expression and its literal prefix, for the index.
 type pattern struct {
-	re     *regexp.Regexp
+	kp     *keyPattern    // for the simple keyMatch2 patterns; nil for the others
+	re     *regexp.Regexp // when kp is nil
 	prefix string
+}
+
+func (p *pattern) match(key string) bool {
+	if p.kp != nil {
+		return p.kp.match(key)
+	}
+	return p.re.MatchString(key)
+}
+
+// compile compiles the expression e, or returns false when it does not
+// compile.
+func compile(e string, keyMatch2 bool) (pattern, bool) {
+	if keyMatch2 {
+		if kp, ok := parseKeyPattern(e); ok {
+			return pattern{kp: &kp, prefix: kp.lits[0]}, true
+		}
+	}
+	re, err := regexp.Compile(e)
+	if err != nil {
+		return pattern{}, false
+	}
+	return pattern{re: re, prefix: literalPrefix(e)}, true
 }
 
 // compilePatterns compiles the values of every p column the matcher passes
@@ -82,9 +105,8 @@ func compilePatterns(spec *modelSpec, policies [][]string, prev *patterns) *patt
 				table[v] = re
 				continue
 			}
-			e := expr(v)
-			if re, err := regexp.Compile(e); err == nil {
-				table[v] = pattern{re, literalPrefix(e)}
+			if p, ok := compile(expr(v), call[1] == "keyMatch2"); ok {
+				table[v] = p
 			}
 		}
 	}
@@ -105,34 +127,36 @@ func indexOf(list []string, s string) int {
 func (pt *patterns) functions() map[string]govaluate.ExpressionFunction {
 	return map[string]govaluate.ExpressionFunction{
 		cachedKeyMatch2: func(args ...any) (any, error) {
-			if re := lookup(pt.keyMatch2, args); re != nil {
-				return re.MatchString(args[0].(string)), nil
+			if p, ok := lookup(pt.keyMatch2, args); ok {
+				return p.match(args[0].(string)), nil
 			}
 			return util.KeyMatch2Func(args...)
 		},
 		cachedRegexMatch: func(args ...any) (any, error) {
-			if re := lookup(pt.regex, args); re != nil {
-				return re.MatchString(args[0].(string)), nil
+			if p, ok := lookup(pt.regex, args); ok {
+				return p.match(args[0].(string)), nil
 			}
 			return util.RegexMatchFunc(args...)
 		},
 	}
 }
 
-// lookup returns the compiled pattern for a (key, pattern) call, or nil
-// when the call is anything else.
-func lookup(table map[string]pattern, args []any) *regexp.Regexp {
+// lookup returns the compiled pattern for a (key, pattern) call; ok is
+// false when the table does not hold the pattern or the call is anything
+// else.
+func lookup(table map[string]pattern, args []any) (_ pattern, ok bool) {
 	if len(args) != 2 {
-		return nil
+		return pattern{}, false
 	}
 	if _, ok := args[0].(string); !ok {
-		return nil
+		return pattern{}, false
 	}
-	p, ok := args[1].(string)
+	v, ok := args[1].(string)
 	if !ok {
-		return nil
+		return pattern{}, false
 	}
-	return table[p].re
+	p, ok := table[v]
+	return p, ok
 }
 
 // rewriteCalls renames calls of keyMatch2 and regexMatch in a matcher to
