@@ -34,14 +34,21 @@
 //
 // # Loading and reloading
 //
-// Every load (Open, Reload, Watch, Check) builds a complete new Casbin
-// enforcer from the files and validates it before use: the model's shape,
-// every policy line, a non-empty policy, every pattern a matcher function
-// applies to a rule column (Casbin compiles them only while enforcing, so a
-// bad regular expression would otherwise load and then fail every request),
-// one trial evaluation of the matcher per rule, and the known answers.
-// Reloads also refuse to lose more than Options.MaxRuleDrop of the rules at
-// once. A refused reload leaves the running policy in force, logs the file,
+// Every load (Open, Reload, Watch, Check) builds a complete new policy from
+// the files and validates it before use: the model's shape, every policy
+// line, a non-empty policy, every pattern a matcher function applies to a
+// rule column (Casbin compiles them only while enforcing, so a bad regular
+// expression would otherwise load and then fail every request), one trial
+// evaluation of the matcher per rule, and the known answers. Reloads also
+// refuse to lose more than Options.MaxRuleDrop of the rules at once.
+//
+// A reload costs what changed (reuse.go). The pattern and trial checks of a
+// rule the policy in force already held under the same model file are not
+// made again; compiled patterns are looked up by their text; unchanged g
+// rules keep the role manager and the table of roles each subject reaches.
+// Those parts are read-only once built, so the policy in force keeps
+// deciding with them. The rest (parsing, the index) is rebuilt in a few
+// allocations. A refused reload leaves the running policy in force, logs the file,
 // line and reason, and returns a *FileError. An accepted one is swapped in
 // with an atomic pointer, so a decision uses exactly one policy, and gets a
 // new generation number (Engine.Generation), with an empty decision cache.
@@ -80,7 +87,9 @@
 //     keyMatch2 and regexMatch that look the pattern up in a table compiled
 //     once per policy from the rules' values (patterns.go), building the
 //     expression exactly as Casbin does; anything else goes to Casbin's own
-//     functions, errors and panics included.
+//     functions, errors and panics included. The usual keyMatch2 patterns
+//     (literal segments, :name, a /* tail) are matched without a regexp,
+//     by a walk that gives the regexp's answer (keypattern.go).
 //
 // On top, each policy has a decision cache (cache.go): Options.CacheEntries
 // decisions (32768 by default) keyed by the user, the roles in the order
@@ -115,7 +124,8 @@
 // gathers many rules (a matcher without a keyMatch2 or regexMatch conjunct
 // on r.obj, or many rules on patterns like "/api/*" or ":tenant/..."): the
 // work is Casbin's on the candidates. Every policy keeps the compiled
-// expressions of its distinct patterns, a few KiB each.
+// expressions of its distinct patterns: about a hundred bytes for the usual
+// keyMatch2 pattern, a few KiB for a regexp.
 //
 // The role manager is Casbin's, shared by the pooled enforcers; Casbin
 // serialises its lookups with a mutex.
@@ -125,9 +135,11 @@
 // deny rule, while latch evaluates each subject's candidates. Either way the
 // request is denied.
 //
-// A load evaluates the matcher on every rule and builds the index: about
-// 0.1s and 1s for 10,000 and 100,000 rules, with the old policy deciding
-// meanwhile (BenchmarkReload).
+// A start-up, or a reload that replaces every rule, evaluates the matcher on
+// every rule and compiles every pattern: about 30ms and 0.4s for 10,000 and
+// 100,000 rules. A reload that changes a rule takes about 10ms and 0.12s,
+// mostly parsing and indexing. The old policy decides meanwhile
+// (BenchmarkReload).
 //
 // Watch sees a symlinked file whose target lives in another directory only
 // through polling if the link is later pointed elsewhere.
