@@ -38,8 +38,9 @@ func parseRules(path string, data []byte, spec *modelSpec) ([]rule, error) {
 	}
 	text := string(data)
 	rules := make([]rule, 0, strings.Count(text, "\n")+1)
-	// Every line's fields and one spare (for a missing perm column).
-	arena := make([]string, 0, strings.Count(text, ",")+2*cap(rules))
+	// Every line's fields after the type, and a spare for a missing perm
+	// column.
+	arena := make([]string, 0, strings.Count(text, ",")+cap(rules))
 	for i, rest := 0, text; ; i++ {
 		yield(i)
 		raw, after, more := strings.Cut(rest, "\n")
@@ -47,11 +48,11 @@ func parseRules(path string, data []byte, spec *modelSpec) ([]rule, error) {
 		lineNo := i + 1
 		line := strings.TrimSpace(raw)
 		if line != "" && line[0] != '#' {
-			fields, err := splitCSV(line, &arena)
+			ptype, fields, err := splitCSV(line, &arena, width)
 			if err != nil {
 				return nil, fileErr(path, lineNo, "not a CSV line: %v", err)
 			}
-			ru := rule{line: lineNo, ptype: fields[0], fields: fields[1:]}
+			ru := rule{line: lineNo, ptype: ptype, fields: fields}
 			switch ru.ptype {
 			case "p":
 				if err := checkPolicyRule(path, &ru, width, spec.hasPerm); err != nil {
@@ -72,31 +73,41 @@ func parseRules(path string, data []byte, spec *modelSpec) ([]rule, error) {
 	}
 }
 
-// splitCSV splits one line into trimmed fields as encoding/csv does. Lines
-// without quotes (nearly all) are split directly into *arena, leaving one
-// spare slot of capacity after the fields: a csv.Reader per line allocates a
-// 4 KiB buffer, which is most of loading a large policy.
-func splitCSV(line string, arena *[]string) ([]string, error) {
-	if strings.ContainsAny(line, "\"\r") {
+// splitCSV splits one line into its first field (the rule type) and the
+// rest, trimmed, as encoding/csv does. Lines without quotes (nearly all) are
+// split directly into *arena, with room for width fields when a p rule has
+// fewer: a csv.Reader per line allocates a 4 KiB buffer, which is most of
+// loading a large policy.
+func splitCSV(line string, arena *[]string, width int) (string, []string, error) {
+	if strings.IndexByte(line, '"') >= 0 || strings.IndexByte(line, '\r') >= 0 {
 		r := csv.NewReader(strings.NewReader(line))
 		r.TrimLeadingSpace = true
 		fields, err := r.Read()
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		for j := range fields {
 			fields[j] = strings.TrimSpace(fields[j])
 		}
-		return fields, nil
+		return fields[0], fields[1:], nil
+	}
+	typ, line, ok := strings.Cut(line, ",")
+	typ = strings.TrimSpace(typ)
+	if !ok {
+		return typ, nil, nil
 	}
 	n := strings.Count(line, ",") + 1
+	room := n
+	if typ == "p" {
+		room = max(n, width)
+	}
 	a := *arena
-	if cap(a)-len(a) < n+1 {
-		a = make([]string, 0, max(n+1, 1024))
+	if cap(a)-len(a) < room {
+		a = make([]string, 0, max(room, 1024))
 	}
 	off := len(a)
-	a = a[:off+n+1]
-	fields := a[off : off+n : off+n+1]
+	a = a[:off+room]
+	fields := a[off : off+n : off+room]
 	*arena = a
 	for j := range n - 1 {
 		var f string
@@ -104,7 +115,7 @@ func splitCSV(line string, arena *[]string) ([]string, error) {
 		fields[j] = strings.TrimSpace(f)
 	}
 	fields[n-1] = strings.TrimSpace(line)
-	return fields, nil
+	return typ, fields, nil
 }
 
 func checkPolicyRule(path string, ru *rule, width int, hasPerm bool) error {
