@@ -263,7 +263,7 @@ func BenchmarkDecideCold(b *testing.B) {
 func BenchmarkReload(b *testing.B) {
 	for _, kind := range []string{"one-rule", "all-rules"} {
 		for _, n := range []int{10000, 100000} {
-			b.Run(kind+"/"+strconv.Itoa(n), func(b *testing.B) {
+			b.Run("change="+kind+"/rules="+strconv.Itoa(n), func(b *testing.B) {
 				bp := loadBenchPolicy(b, n)
 				var next func(i int) string
 				switch kind {
