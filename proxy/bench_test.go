@@ -62,7 +62,7 @@ func benchProxy(b *testing.B, h func(*urlT) http.Handler) {
 func BenchmarkForward(b *testing.B) {
 	b.Run("impl=bare", func(b *testing.B) {
 		benchProxy(b, func(u *urlT) http.Handler {
-			return &httputil.ReverseProxy{Transport: NewTransport(TransportOptions{}),
+			return &httputil.ReverseProxy{Transport: NewTransport(TransportOptions{}), BufferPool: BufferPool(),
 				Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }}
 		})
 	})
@@ -121,7 +121,7 @@ func BenchmarkChain(b *testing.B) {
 		}
 	}
 	b.Run("impl=bare", func(b *testing.B) {
-		run(b, &httputil.ReverseProxy{Transport: stubTransport{},
+		run(b, &httputil.ReverseProxy{Transport: stubTransport{}, BufferPool: BufferPool(),
 			Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(u); pr.SetXForwarded() }})
 	})
 	for _, writer := range []string{"slog", "AccessLog"} {

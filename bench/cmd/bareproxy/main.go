@@ -1,7 +1,7 @@
 // Command bareproxy is the baseline for latch's proxy overhead: a bare
 // httputil.ReverseProxy (Rewrite with SetURL and SetXForwarded) over the
-// same tuned transport latch uses (proxy.NewTransport), with no
-// authentication, policy, metrics or logging. With --pprof-listen it serves
+// same tuned transport and buffer pool latch uses (proxy.NewTransport,
+// proxy.BufferPool), with no authentication, policy, metrics or logging. With --pprof-listen it serves
 // net/http/pprof there too (a separate listener, as latch's admin port), so
 // the harness can profile the baseline the way it profiles latch.
 package main
@@ -52,8 +52,10 @@ func main() {
 			pr.SetURL(u)
 			pr.SetXForwarded()
 		},
-		// The same defaults latch's config gives it.
-		Transport: proxy.NewTransport(proxy.TransportOptions{}),
+		// The same defaults latch's config gives it, and the same pool of
+		// body-copy buffers.
+		Transport:  proxy.NewTransport(proxy.TransportOptions{}),
+		BufferPool: proxy.BufferPool(),
 	}
 	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 90 * time.Second,
 		MaxHeaderBytes: 64 << 10}
