@@ -1,14 +1,15 @@
 package proxy
 
 import (
-	"bytes"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // recorder notes the status and size of an answer. It unwraps for
@@ -44,30 +45,23 @@ func (r *recorder) Flush() {
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // accessLine is one request's access-log line. On protected paths it is
-// also the decision log: roles, decision and the deciding rule. Its JSON
-// form has the keys and value types slog's JSONHandler gives the same
-// attributes (durations in nanoseconds), so both writers produce the same
+// also the decision log: roles, decision and the deciding rule. Both
+// writers (lineWriter and slog's JSONHandler through attrs) give it the same
+// keys and value types (durations in nanoseconds), so they produce the same
 // object (TestAccessLineWritersAgree).
 type accessLine struct {
-	Time             time.Time `json:"time"`
-	Level            string    `json:"level"`
-	Msg              string    `json:"msg"`
-	RequestID        string    `json:"request_id"`
-	Method           string    `json:"method"`
-	Path             string    `json:"path"`
-	Class            string    `json:"class"`
-	Status           int       `json:"status"`
-	Bytes            int64     `json:"bytes"`
-	Duration         int64     `json:"duration"`
-	UpstreamDuration int64     `json:"upstream_duration"`
-	Subject          string    `json:"subject"`
-	Roles            []string  `json:"roles,omitempty"`
-	Decision         string    `json:"decision,omitempty"`
-	Rule             string    `json:"rule,omitempty"`
-	UpstreamError    string    `json:"upstream_error,omitempty"`
-	ErrorID          string    `json:"error_id,omitempty"`
-	Error            string    `json:"error,omitempty"`
-	Cause            string    `json:"cause,omitempty"`
+	Time                       time.Time
+	Level, Msg                 string
+	RequestID, Method, Path    string
+	Class                      string
+	Status                     int
+	Bytes                      int64
+	Duration, UpstreamDuration int64
+	Subject                    string
+	Roles                      []string
+	Decision, Rule             string
+	UpstreamError              string
+	ErrorID, Error, Cause      string
 
 	level slog.Level
 }
@@ -97,30 +91,33 @@ func (l *accessLine) attrs() []slog.Attr {
 	return attrs
 }
 
-// lineWriter writes access lines as JSON straight to a writer: one pooled
-// buffer and encoder per line in flight and a single Write, instead of
-// slog's generic record path (a caller lookup and an attribute walk per
-// line, the largest share of latch's own CPU per proxied request in
-// bench/RESULTS.md).
+// lineWriter writes access lines as JSON straight to a writer with zap's
+// JSON encoder (zapcore: pooled buffers, no reflection) and a single Write,
+// instead of slog's generic record path (a caller lookup and an attribute
+// walk per line) or encoding/json's reflection: the access line was the
+// largest share of latch's own CPU per proxied request (bench/RESULTS.md).
 type lineWriter struct {
 	w    io.Writer
+	enc  zapcore.Encoder
 	pool sync.Pool // *lineBuf
 }
 
 type lineBuf struct {
-	buf  bytes.Buffer
-	enc  *json.Encoder
-	line accessLine
+	line   accessLine
+	fields [20]zapcore.Field
 }
 
 func newLineWriter(w io.Writer) *lineWriter {
-	lw := &lineWriter{w: w}
-	lw.pool.New = func() any {
-		b := new(lineBuf)
-		b.enc = json.NewEncoder(&b.buf)
-		b.enc.SetEscapeHTML(false)
-		return b
-	}
+	lw := &lineWriter{w: w, enc: zapcore.NewJSONEncoder(zapcore.EncoderConfig{
+		TimeKey:        "time",
+		LevelKey:       "level",
+		MessageKey:     "msg",
+		EncodeTime:     zapcore.RFC3339NanoTimeEncoder,
+		EncodeLevel:    zapcore.CapitalLevelEncoder,
+		EncodeDuration: zapcore.NanosDurationEncoder,
+		LineEnding:     "\n",
+	})}
+	lw.pool.New = func() any { return new(lineBuf) }
 	return lw
 }
 
@@ -132,14 +129,38 @@ func (lw *lineWriter) get() *lineBuf {
 }
 
 func (lw *lineWriter) write(b *lineBuf) {
-	b.buf.Reset()
-	if err := b.enc.Encode(&b.line); err == nil {
-		_, _ = lw.w.Write(b.buf.Bytes())
+	l := &b.line
+	f := append(b.fields[:0],
+		zap.String("request_id", l.RequestID),
+		zap.String("method", l.Method),
+		zap.String("path", l.Path),
+		zap.String("class", l.Class),
+		zap.Int("status", l.Status),
+		zap.Int64("bytes", l.Bytes),
+		zap.Int64("duration", l.Duration),
+		zap.Int64("upstream_duration", l.UpstreamDuration),
+		zap.String("subject", l.Subject))
+	if len(l.Roles) > 0 {
+		f = append(f, zap.Strings("roles", l.Roles))
 	}
-	if b.buf.Cap() <= 16<<10 { // don't keep a buffer grown by a huge line
-		b.line = accessLine{}
-		lw.pool.Put(b)
+	for _, a := range [...]struct{ k, v string }{{"decision", l.Decision}, {"rule", l.Rule},
+		{"upstream_error", l.UpstreamError}, {"error_id", l.ErrorID}, {"error", l.Error}, {"cause", l.Cause}} {
+		if a.v != "" {
+			f = append(f, zap.String(a.k, a.v))
+		}
 	}
+	level := zapcore.InfoLevel
+	if l.level >= slog.LevelError {
+		level = zapcore.ErrorLevel
+	}
+	buf, err := lw.enc.EncodeEntry(zapcore.Entry{Level: level, Time: l.Time, Message: l.Msg}, f)
+	if err == nil {
+		_, _ = lw.w.Write(buf.Bytes())
+		buf.Free()
+	}
+	clear(b.fields[:])
+	b.line = accessLine{}
+	lw.pool.Put(b)
 }
 
 // finish writes the access-log line and the request metrics.
