@@ -13,6 +13,7 @@ const (
 
 type metrics struct {
 	authn           *prometheus.CounterVec
+	successes       prometheus.Counter // authn's success series, resolved once: every request counts here
 	jwksLastSuccess prometheus.Gauge
 	jwksFailures    prometheus.Counter
 	jwksKeys        prometheus.Gauge
@@ -39,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Usable signature keys in the current JWKS.",
 		}),
 	}
-	m.authn.WithLabelValues(resultSuccess, "none")
+	m.successes = m.authn.WithLabelValues(resultSuccess, "none")
 	m.authn.WithLabelValues(resultError, "none")
 	for _, r := range Reasons() {
 		m.authn.WithLabelValues(resultFailure, string(r))
@@ -56,6 +57,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 func (m *metrics) observe(result string, reason Reason) {
+	if result == resultSuccess {
+		m.successes.Inc()
+		return
+	}
 	label := string(reason)
 	if label == "" {
 		label = "none"
