@@ -63,10 +63,18 @@ func (h *Handler) forwarder(upstream *url.URL, rt http.RoundTripper) *httputil.R
 			}
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
-			pr.Out.Header.Set("X-Request-Id", requestIDFrom(pr.In.Context()))
-			if st != nil && st.identity != nil {
-				pr.Out.Header.Set(h.opts.UserHeader, st.identity.Subject)
-				pr.Out.Header.Set(h.opts.RolesHeader, rolesValue(st.identity.Roles))
+			if st == nil {
+				return
+			}
+			// The injected values share one backing array: one allocation
+			// for the three headers (keys are canonical, see New).
+			vals := make([]string, 1, 3)
+			vals[0] = st.requestID
+			pr.Out.Header["X-Request-Id"] = vals[0:1:1]
+			if st.identity != nil {
+				vals = append(vals, st.identity.Subject, rolesValue(st.identity.Roles))
+				pr.Out.Header[h.opts.UserHeader] = vals[1:2:2]
+				pr.Out.Header[h.opts.RolesHeader] = vals[2:3:3]
 			}
 			if h.opts.StripAuthorization {
 				pr.Out.Header.Del("Authorization")

@@ -134,6 +134,8 @@ func New(o Options) (*Handler, error) {
 	if o.RolesHeader == "" {
 		o.RolesHeader = "X-Latch-Roles"
 	}
+	o.UserHeader = http.CanonicalHeaderKey(o.UserHeader)
+	o.RolesHeader = http.CanonicalHeaderKey(o.RolesHeader)
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 10
 	}

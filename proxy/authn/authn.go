@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -275,7 +276,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (Identi
 	}
 	// A token verified before is found by its hash, before any other work:
 	// the cache holds only JWTs that passed verification, unexpired.
-	sum := sha256.Sum256([]byte(token))
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token))) // read only: no copy of the token
 	if id, ok := a.cache.get(sum, a.now()); ok {
 		return id, "", nil
 	}
