@@ -39,7 +39,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.IntVar(&o.rounds, "rounds", 3, "A/B rounds per comparison")
+	flag.IntVar(&o.rounds, "rounds", 5, "A/B rounds per comparison")
 	flag.DurationVar(&o.dur, "duration", 5*time.Second, "length of one load run")
 	flag.IntVar(&o.conns, "conns", 64, "connections of the main load")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")

@@ -57,6 +57,8 @@ func (t *table) String() string {
 	for _, r := range t.rows {
 		line(r.cells())
 	}
+	b.WriteString("\nlatch and baseline: medians over the rounds; the ratio of a row with a target is the median of\n" +
+		"the per-round ratios (each round measures latch and its baseline back to back), other ratios divide the medians.\n")
 	return b.String()
 }
 
@@ -65,6 +67,19 @@ func (r row) cells() []string {
 }
 
 // median of xs (the mean of the middle two for an even count).
+// pairedRatio is the median over rounds of a[i]/b[i]: each round measures
+// latch and its baseline back to back, so a ratio within a round is free of
+// the drift between rounds on a shared machine, which moves both alike.
+func pairedRatio(a, b []float64) float64 {
+	var r []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] != 0 {
+			r = append(r, a[i]/b[i])
+		}
+	}
+	return median(r)
+}
+
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
