@@ -51,15 +51,19 @@ bench-load:
 
 # bench-micro runs each micro-benchmark 6 times into bench/out/micro-*.txt
 # and has benchstat compare, within the same run, latch against its
-# baseline: the columns are the sub-benchmarks' key (impl=bare, engine=casbin,
-# verify=first, clients=1 come first), the ratios are against the first.
+# baseline: the columns are the sub-benchmarks' key (impl=bare, verify=first,
+# clients=1 come first), the ratios are against the first.
 BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
 bench-micro:
 	@mkdir -p bench/out
 	$(GO) test -run='^$$' -bench='^Benchmark(Chain|Forward)$$' -count=6 ./proxy > bench/out/micro-proxy.txt
 	$(BENCHSTAT) -col /impl bench/out/micro-proxy.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkServe$$' -count=6 ./cmd/latch > bench/out/micro-serve.txt
+	$(BENCHSTAT) -col /impl bench/out/micro-serve.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkAuthenticateRS256$$' -count=6 ./proxy/authn > bench/out/micro-authn.txt
 	$(BENCHSTAT) -col /verify bench/out/micro-authn.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkIssue$$' -count=6 ./resetstore > bench/out/micro-resetstore.txt
 	$(BENCHSTAT) -col /clients bench/out/micro-resetstore.txt
-	$(GO) test -run='^$$' -bench='DecideWarm|DecideCold|CasbinEnforce|Reload' -benchtime=2x ./policy
+	$(GO) test -run='^$$' -bench='^BenchmarkDecideWarm' -count=6 ./policy > bench/out/micro-policy-warm.txt
+	$(BENCHSTAT) bench/out/micro-policy-warm.txt
+	$(GO) test -run='^$$' -bench='^Benchmark(DecideCold|Reload)$$' -benchtime=3x ./policy
