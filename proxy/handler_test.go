@@ -107,3 +107,25 @@ func TestFailsClosed(t *testing.T) {
 		t.Errorf("upstream got %d requests, want 0", up.count())
 	}
 }
+
+// TestRolesValue: roles that could split or forge the header are dropped,
+// with one role or several.
+func TestRolesValue(t *testing.T) {
+	for _, c := range []struct {
+		roles []string
+		want  string
+	}{
+		{nil, ""},
+		{[]string{"admin"}, "admin"},
+		{[]string{"admin", "viewer"}, "admin,viewer"},
+		{[]string{""}, ""},
+		{[]string{"a,b"}, ""},
+		{[]string{"x\r\nX-Evil: 1"}, ""},
+		{[]string{"nul\x00"}, ""},
+		{[]string{"a,b", "viewer", ""}, "viewer"},
+	} {
+		if got := rolesValue(c.roles); got != c.want {
+			t.Errorf("rolesValue(%q) = %q, want %q", c.roles, got, c.want)
+		}
+	}
+}

@@ -52,6 +52,9 @@ func fold(c byte) byte {
 // rolesValue renders roles for the roles header: comma-separated, with
 // anything that could split or forge a header dropped.
 func rolesValue(roles []string) string {
+	if len(roles) == 1 && roles[0] != "" && !strings.ContainsAny(roles[0], ",\r\n\x00") {
+		return roles[0] // the common case, without an allocation
+	}
 	clean := make([]string, 0, len(roles))
 	for _, r := range roles {
 		if r != "" && !strings.ContainsAny(r, ",\r\n\x00") {

@@ -23,7 +23,8 @@ func newRequestIDs() *requestIDs {
 }
 
 func (g *requestIDs) next() string {
-	return g.prefix + strconv.FormatUint(g.n.Add(1), 36)
+	var b [40]byte
+	return string(strconv.AppendUint(append(b[:0], g.prefix...), g.n.Add(1), 36)) // one allocation
 }
 
 // requestIDFrom is the request's id: the client's X-Request-Id when it
