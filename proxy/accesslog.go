@@ -66,30 +66,52 @@ type accessLine struct {
 	level slog.Level
 }
 
-// attrs is the line as slog attributes, for the Logger path.
-func (l *accessLine) attrs() []slog.Attr {
-	attrs := make([]slog.Attr, 0, 16)
-	attrs = append(attrs,
-		slog.String("request_id", l.RequestID),
-		slog.String("method", l.Method),
-		slog.String("path", l.Path),
-		slog.String("class", l.Class),
-		slog.Int("status", l.Status),
-		slog.Int64("bytes", l.Bytes),
-		slog.Duration("duration", time.Duration(l.Duration)),
-		slog.Duration("upstream_duration", time.Duration(l.UpstreamDuration)),
-		slog.String("subject", l.Subject))
+// fieldSink receives an access line's fields, in order: each writer's
+// encoding implements it, so both write the same fields (walk).
+type fieldSink interface {
+	str(key, v string)
+	num(key string, v int64)
+	dur(key string, nanos int64)
+	strs(key string, v []string)
+}
+
+// walk gives s the line's fields; the optional ones only when set.
+func (l *accessLine) walk(s fieldSink) {
+	s.str("request_id", l.RequestID)
+	s.str("method", l.Method)
+	s.str("path", l.Path)
+	s.str("class", l.Class)
+	s.num("status", int64(l.Status))
+	s.num("bytes", l.Bytes)
+	s.dur("duration", l.Duration)
+	s.dur("upstream_duration", l.UpstreamDuration)
+	s.str("subject", l.Subject)
 	if len(l.Roles) > 0 {
-		attrs = append(attrs, slog.Any("roles", l.Roles))
+		s.strs("roles", l.Roles)
 	}
 	for _, a := range [...]struct{ k, v string }{{"decision", l.Decision}, {"rule", l.Rule},
 		{"upstream_error", l.UpstreamError}, {"error_id", l.ErrorID}, {"error", l.Error}, {"cause", l.Cause}} {
 		if a.v != "" {
-			attrs = append(attrs, slog.String(a.k, a.v))
+			s.str(a.k, a.v)
 		}
 	}
-	return attrs
 }
+
+// slogAttrs collects the fields for the Logger path.
+type slogAttrs []slog.Attr
+
+func (a *slogAttrs) str(k, v string)           { *a = append(*a, slog.String(k, v)) }
+func (a *slogAttrs) num(k string, v int64)     { *a = append(*a, slog.Int64(k, v)) }
+func (a *slogAttrs) dur(k string, v int64)     { *a = append(*a, slog.Duration(k, time.Duration(v))) }
+func (a *slogAttrs) strs(k string, v []string) { *a = append(*a, slog.Any(k, v)) }
+
+// zapFields collects the fields for lineWriter.
+type zapFields []zapcore.Field
+
+func (f *zapFields) str(k, v string)           { *f = append(*f, zap.String(k, v)) }
+func (f *zapFields) num(k string, v int64)     { *f = append(*f, zap.Int64(k, v)) }
+func (f *zapFields) dur(k string, v int64)     { *f = append(*f, zap.Duration(k, time.Duration(v))) }
+func (f *zapFields) strs(k string, v []string) { *f = append(*f, zap.Strings(k, v)) }
 
 // lineWriter writes access lines as JSON straight to a writer with zap's
 // JSON encoder (zapcore: pooled buffers, no reflection) and a single Write,
@@ -105,6 +127,7 @@ type lineWriter struct {
 type lineBuf struct {
 	line   accessLine
 	fields [20]zapcore.Field
+	f      zapFields // over fields
 }
 
 func newLineWriter(w io.Writer) *lineWriter {
@@ -130,36 +153,19 @@ func (lw *lineWriter) get() *lineBuf {
 
 func (lw *lineWriter) write(b *lineBuf) {
 	l := &b.line
-	f := append(b.fields[:0],
-		zap.String("request_id", l.RequestID),
-		zap.String("method", l.Method),
-		zap.String("path", l.Path),
-		zap.String("class", l.Class),
-		zap.Int("status", l.Status),
-		zap.Int64("bytes", l.Bytes),
-		zap.Int64("duration", l.Duration),
-		zap.Int64("upstream_duration", l.UpstreamDuration),
-		zap.String("subject", l.Subject))
-	if len(l.Roles) > 0 {
-		f = append(f, zap.Strings("roles", l.Roles))
-	}
-	for _, a := range [...]struct{ k, v string }{{"decision", l.Decision}, {"rule", l.Rule},
-		{"upstream_error", l.UpstreamError}, {"error_id", l.ErrorID}, {"error", l.Error}, {"cause", l.Cause}} {
-		if a.v != "" {
-			f = append(f, zap.String(a.k, a.v))
-		}
-	}
+	b.f = b.fields[:0]
+	l.walk(&b.f)
 	level := zapcore.InfoLevel
 	if l.level >= slog.LevelError {
 		level = zapcore.ErrorLevel
 	}
-	buf, err := lw.enc.EncodeEntry(zapcore.Entry{Level: level, Time: l.Time, Message: l.Msg}, f)
+	buf, err := lw.enc.EncodeEntry(zapcore.Entry{Level: level, Time: l.Time, Message: l.Msg}, b.f)
 	if err == nil {
 		_, _ = lw.w.Write(buf.Bytes())
 		buf.Free()
 	}
 	clear(b.fields[:])
-	b.line = accessLine{}
+	b.f, b.line = nil, accessLine{}
 	lw.pool.Put(b)
 }
 
@@ -211,5 +217,7 @@ func (h *Handler) finish(r *http.Request, st *reqState, rec *recorder, start tim
 		h.lines.write(b)
 		return
 	}
-	h.log.LogAttrs(r.Context(), l.level, l.Msg, l.attrs()...)
+	attrs := make(slogAttrs, 0, 16)
+	l.walk(&attrs)
+	h.log.LogAttrs(r.Context(), l.level, l.Msg, attrs...)
 }
