@@ -329,3 +329,49 @@ func TestAdminPprofOptIn(t *testing.T) {
 		}
 	}
 }
+
+// TestAccessLineFormats: the access line reaches the log in every format
+// and level the config allows: JSON at info or debug (latch's own encoder),
+// text (slog), and at warn only for answers at level ERROR.
+func TestAccessLineFormats(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	defer up.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	for _, c := range []struct {
+		format, level, upstream string
+		want, notWant           []string
+	}{
+		{"json", "info", up.URL, []string{`"msg":"request"`, `"path":"/fmt/ok"`, `"status":200`, `"level":"INFO"`}, nil},
+		{"json", "debug", up.URL, []string{`"msg":"request"`, `"path":"/fmt/ok"`}, nil},
+		{"text", "info", up.URL, []string{"msg=request", "path=/fmt/ok", "status=200"}, []string{`"msg":"request"`}},
+		{"json", "warn", up.URL, nil, []string{`"msg":"request"`}},
+		{"json", "warn", down.URL, []string{`"msg":"request"`, `"status":502`, `"level":"ERROR"`}, nil},
+	} {
+		t.Run(c.format+"-"+c.level, func(t *testing.T) {
+			in := startLatch(t, baseConfig(t, c.upstream, ""), "LATCH_LOG_FORMAT="+c.format, "LATCH_LOG_LEVEL="+c.level)
+			resp, err := http.Get(in.proxy + "/fmt/ok")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			in.cancel()
+			<-in.done
+			close(in.done)
+			logs := in.logs.String()
+			for _, w := range c.want {
+				if !strings.Contains(logs, w) {
+					t.Errorf("logs lack %s:\n%s", w, logs)
+				}
+			}
+			for _, w := range c.notWant {
+				if strings.Contains(logs, w) {
+					t.Errorf("logs hold %s:\n%s", w, logs)
+				}
+			}
+		})
+	}
+}
