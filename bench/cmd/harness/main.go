@@ -35,6 +35,8 @@ type options struct {
 	outDir  string
 	profile bool
 	only    string // comma-separated scenario numbers; "" = all
+
+	overheadRounds int // rounds of scenario 1 (at least rounds)
 }
 
 func main() {
@@ -45,6 +47,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
 	flag.StringVar(&o.outDir, "out", "bench/out", "where to write the report and profile")
 	flag.BoolVar(&o.profile, "profile", true, "profile latch (admin_pprof) during one extra run of each scenario")
+	flag.IntVar(&o.overheadRounds, "overhead-rounds", 9, "A/B rounds of scenario 1 (proxy overhead), if more than -rounds")
 	flag.StringVar(&o.only, "only", "", "run only these scenarios, by target number (e.g. 1 or 1,3); the table then has only their rows")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
