@@ -276,6 +276,7 @@ func TestEtcdFailover(t *testing.T) {
 		wg       sync.WaitGroup
 		tallies  [workers]tally
 		lastPass [workers]string
+		after    [workers]atomic.Bool // the worker redeemed after the stop
 	)
 	// untilAnswered retries a request while it answers 503, up to 30 times.
 	untilAnswered := func(send func() answer) (a answer, saw503 bool) {
@@ -324,6 +325,7 @@ func TestEtcdFailover(t *testing.T) {
 				lastPass[w] = pw
 				if stopped.Load() {
 					tallies[w].afterStop++
+					after[w].Store(true)
 				}
 				if r, _ := untilAnswered(func() answer { return redeem(t, in, token, pw+"x") }); r.status != 403 {
 					t.Errorf("%s: replaying a redeemed link answered %d %s, want 403", email, r.status, r.raw)
@@ -340,7 +342,20 @@ func TestEtcdFailover(t *testing.T) {
 	}
 	s.cluster.Stop(leader)
 	stopped.Store(true)
-	time.Sleep(3 * time.Second)
+	// Go on for 3s, and then until every worker has redeemed since the stop
+	// (a request may wait out the election and its 5s timeout first); one
+	// that has not within 30s fails below.
+	stoppedAt := time.Now()
+	for {
+		time.Sleep(250 * time.Millisecond)
+		all := true
+		for w := range workers {
+			all = all && after[w].Load()
+		}
+		if since := time.Since(stoppedAt); since >= 3*time.Second && all || since >= 30*time.Second {
+			break
+		}
+	}
 	close(finish)
 	wg.Wait()
 
@@ -359,7 +374,9 @@ func TestEtcdFailover(t *testing.T) {
 			loginToken(t, in, fmt.Sprintf("w%d@example.com", w), lastPass[w])
 		}
 	}
-	// Each redemption was counted once, by the replica that applied it.
+	// Each redemption was counted once, by the replica that applied it. An
+	// ambiguous one (503, then 403 on retry) was applied by etcd, but the
+	// replica may have lost the answer and so not counted it.
 	var counted float64
 	for _, in := range replicas {
 		fams := parseMetrics(t, scrapeMetrics(t, in.admin))
@@ -368,8 +385,9 @@ func TestEtcdFailover(t *testing.T) {
 			t.Errorf("latch_store_etcd_up = %v after failover, want 1", up)
 		}
 	}
-	if int(counted) != redeemed+ambiguous {
-		t.Errorf("latch_reset_tokens_redeemed_total over both replicas = %v, want %d redemptions", counted, redeemed+ambiguous)
+	if int(counted) < redeemed || int(counted) > redeemed+ambiguous {
+		t.Errorf("latch_reset_tokens_redeemed_total over both replicas = %v, want %d to %d (%d redeemed, %d ambiguous)",
+			counted, redeemed, redeemed+ambiguous, redeemed, ambiguous)
 	}
 }
 
