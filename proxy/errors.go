@@ -77,16 +77,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, e *Err
 		}
 		log.Log(r.Context(), slog.LevelWarn, "answered with an error", attrs...)
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
 	if e.RetryAfter > 0 {
 		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
-		h.Set("Retry-After", strconv.FormatInt(secs, 10))
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
-	w.WriteHeader(e.Status)
-	_ = json.NewEncoder(w).Encode(errorBody{ID: id, Name: e.Name, Message: e.Message, Details: e.Details})
+	writeJSON(w, e.Status, errorBody{ID: id, Name: e.Name, Message: e.Message, Details: e.Details})
 }
 
 // writeJSON writes v as an application/json answer.
