@@ -31,8 +31,9 @@ type tokenTable struct {
 	byHash map[[32]byte]apiToken
 }
 
-func (t *tokenTable) lookup(token string) (Identity, Reason) {
-	e, ok := t.byHash[sha256.Sum256([]byte(token))]
+// lookup finds the token whose SHA-256 is sum.
+func (t *tokenTable) lookup(sum [32]byte) (Identity, Reason) {
+	e, ok := t.byHash[sum]
 	if !ok {
 		return Identity{}, ReasonUnknownToken
 	}

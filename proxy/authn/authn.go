@@ -275,7 +275,8 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (Identi
 		return Identity{}, reason, nil
 	}
 	// A token verified before is found by its hash, before any other work:
-	// the cache holds only JWTs that passed verification, unexpired.
+	// the cache holds only JWTs that passed verification, unexpired. The
+	// same hash keys the API tokens table.
 	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token))) // read only: no copy of the token
 	if id, ok := a.cache.get(sum, a.now()); ok {
 		return id, "", nil
@@ -284,7 +285,7 @@ func (a *Authenticator) authenticate(ctx context.Context, h http.Header) (Identi
 		return a.verifyJWT(ctx, token, sum)
 	}
 	if t := a.tokens.Load(); t != nil {
-		id, reason := t.lookup(token)
+		id, reason := t.lookup(sum)
 		return id, reason, nil
 	}
 	return Identity{}, ReasonMalformed, nil
