@@ -3,6 +3,7 @@ package resetstore
 import (
 	"crypto/sha256"
 	"errors"
+	"time"
 )
 
 // Helpers shared with other backends (etcdstore), so that every backend
@@ -42,3 +43,17 @@ var ErrTokenExpired = errTokenExpired
 
 // IsTokenExpired reports whether err is a refusal for an expired token.
 func IsTokenExpired(err error) bool { return errors.Is(err, errTokenExpired) }
+
+// CheckRateLimit returns a *RateLimitError if the user was issued a reset
+// token less than minInterval before now, so that every backend applies
+// Options.MinInterval alike; nil otherwise. minInterval <= 0 disables the
+// limit.
+func (r *UserRecord) CheckRateLimit(now time.Time, minInterval time.Duration) error {
+	if minInterval <= 0 || r.ResetIssued.IsZero() {
+		return nil
+	}
+	if wait := r.ResetIssued.Add(minInterval).Sub(now); wait > 0 {
+		return &RateLimitError{RetryAfter: min(wait, minInterval)}
+	}
+	return nil
+}

@@ -178,10 +178,8 @@ func (s *Store) issueInTx(tx *bolt.Tx, email string, h tokenHash, now time.Time)
 	if err != nil {
 		return time.Time{}, nil, err
 	}
-	if s.minInterval > 0 && !u.ResetIssued.IsZero() {
-		if wait := u.ResetIssued.Add(s.minInterval).Sub(now); wait > 0 {
-			return time.Time{}, &RateLimitError{RetryAfter: min(wait, s.minInterval)}, nil
-		}
+	if err := u.CheckRateLimit(now, s.minInterval); err != nil {
+		return time.Time{}, err, nil
 	}
 	if _, err := dropUserTokens(tx, email, true); err != nil {
 		return time.Time{}, nil, err

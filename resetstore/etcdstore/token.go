@@ -108,10 +108,8 @@ func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time
 				return nil, nil, resetstore.ErrUserNotFound
 			}
 			now := s.now()
-			if s.minInterval > 0 && !st.rec.ResetIssued.IsZero() {
-				if wait := st.rec.ResetIssued.Add(s.minInterval).Sub(now); wait > 0 {
-					return nil, nil, &resetstore.RateLimitError{RetryAfter: min(wait, s.minInterval)}
-				}
+			if err := st.rec.CheckRateLimit(now, s.minInterval); err != nil {
+				return nil, nil, err
 			}
 			expires = now.Add(s.ttl)
 			l, err := s.leaseFor(ctx, expires, now)
