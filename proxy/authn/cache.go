@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -89,12 +90,11 @@ func (c *tokenCache) len() int {
 // Invalidate forgets every cached verification of tokens for subject, for
 // example after a password change. It does not revoke those tokens: the next
 // request carrying one verifies it again from scratch.
-func (a *Authenticator) Invalidate(subject string) {
-	a.cache.mu.Lock()
-	defer a.cache.mu.Unlock()
-	for k, id := range a.cache.entries {
-		if id.Subject == subject {
-			delete(a.cache.entries, k)
-		}
-	}
+func (a *Authenticator) Invalidate(subject string) { a.cache.forget(subject) }
+
+// forget drops every entry for subject.
+func (c *tokenCache) forget(subject string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	maps.DeleteFunc(c.entries, func(_ [32]byte, id Identity) bool { return id.Subject == subject })
 }
