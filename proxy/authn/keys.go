@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 )
 
 const (
@@ -31,14 +32,7 @@ type verifyKey struct {
 	key  any      // ed25519.PublicKey, *rsa.PublicKey, *ecdsa.PublicKey or []byte (HMAC)
 }
 
-func (k verifyKey) allows(alg string) bool {
-	for _, a := range k.algs {
-		if a == alg {
-			return true
-		}
-	}
-	return false
-}
+func (k verifyKey) allows(alg string) bool { return slices.Contains(k.algs, alg) }
 
 // signingKey is latch's own key, used by Mint.
 type signingKey struct {
