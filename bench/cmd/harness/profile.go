@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,7 @@ import (
 // first: the stages of a request. Missing ones (inlined, not called) are
 // left out.
 var (
-	forwardStages = []string{
+	forwardStages = slices.Concat([]string{
 		`net/http.(*conn).serve`,
 		`net/http.(*conn).readRequest`,
 		`proxy.(*Handler).ServeHTTP`,
@@ -53,12 +54,8 @@ var (
 		`internal/poll.(*FD).Write`,
 		`internal/poll.(*FD).Read`,
 		`runtime.netpoll`,
-		`runtime.findRunnable`,
-		`runtime.mallocgc`,
-		`runtime.gcBgMarkWorker`,
-		`runtime.gcAssistAlloc`,
-	}
-	resetStages = []string{
+	}, runtimeStages)
+	resetStages = slices.Concat([]string{
 		`proxy.(*Handler).ServeHTTP`,
 		`proxy.(*Handler).authenticate`,
 		`proxy.(*Handler).authorize`,
@@ -75,11 +72,8 @@ var (
 		`log/slog.(*JSONHandler).Handle`,
 		`encoding/json.Marshal`,
 		`internal/poll.(*FD).Write`,
-		`runtime.findRunnable`,
-		`runtime.mallocgc`,
-		`runtime.gcBgMarkWorker`,
-	}
-	floodStages = []string{
+	}, runtimeStages)
+	floodStages = slices.Concat([]string{
 		`proxy.(*Handler).ServeHTTP`,
 		`policy.(*Engine).Decide`,
 		`httputil.(*ReverseProxy).ServeHTTP`,
@@ -95,11 +89,8 @@ var (
 		`net/http.(*conn).readRequest`,
 		`internal/poll.(*FD).Accept`,
 		`net/http.(*conn).close`,
-		`runtime.findRunnable`,
-		`runtime.mallocgc`,
-		`runtime.gcBgMarkWorker`,
-	}
-	reloadStages = []string{
+	}, runtimeStages)
+	reloadStages = slices.Concat([]string{
 		`proxy.(*Handler).ServeHTTP`,
 		`policy.(*Engine).Decide`,
 		`policy.(*state).decideCached`,
@@ -108,32 +99,30 @@ var (
 		`policy.(*Engine).reloadIfChanged`,
 		`policy.(*Engine).reloadLocked`,
 		`policy.readSources`,
+		`policy.yield`,
+	}, policyBuildStages, runtimeStages)
+	buildStages = slices.Concat([]string{
+		`policy.Open`,
+		`encoding/csv`,
+	}, policyBuildStages, runtimeStages)
+
+	// policyBuildStages build a policy, on Open and on each reload.
+	policyBuildStages = []string{
 		`policy.build`,
 		`policy.checkPatterns`,
 		`policy.trialEnforce`,
 		`policy.routeEnforcers`,
 		`policy.compilePatterns`,
 		`policy.buildIndex`,
-		`policy.yield`,
 		`casbin/v2.NewEnforcer`,
 		`regexp.Compile`,
+	}
+	// runtimeStages end every list: scheduling, allocation and GC.
+	runtimeStages = []string{
+		`runtime.findRunnable`,
 		`runtime.mallocgc`,
 		`runtime.gcBgMarkWorker`,
 		`runtime.gcAssistAlloc`,
-	}
-	buildStages = []string{
-		`policy.Open`,
-		`policy.build`,
-		`policy.checkPatterns`,
-		`policy.trialEnforce`,
-		`policy.routeEnforcers`,
-		`policy.compilePatterns`,
-		`policy.buildIndex`,
-		`casbin/v2.NewEnforcer`,
-		`regexp.Compile`,
-		`encoding/csv`,
-		`runtime.mallocgc`,
-		`runtime.gcBgMarkWorker`,
 	}
 )
 
