@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,21 +32,15 @@ func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 	email := b.strs["id"]
 	token, _, err := h.opts.Store.IssueResetToken(r.Context(), email)
 	var rl *RateLimited
-	switch {
-	case errors.Is(err, ErrUserNotFound):
-		writeError(w, r, h.log, &Error{Status: http.StatusNotFound, Name: NameNotFound,
-			Message: fmt.Sprintf("Could not find the user with ID %q.", email)}, nil)
-		return
-	case errors.As(err, &rl):
+	if errors.As(err, &rl) {
 		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
 			Message:    "You can only send one new reset password email per minute, per user. Please try again later.",
 			RetryAfter: rl.RetryAfter}, nil)
 		return
-	case err != nil:
-		h.storeFailure(w, r, err)
-		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"resetPasswordUrl": h.resetLink(token)})
+	h.userAnswer(w, r, email, err, func() {
+		writeJSON(w, http.StatusOK, map[string]string{"resetPasswordUrl": h.resetLink(token)})
+	})
 }
 
 // resetLink is ResetURL with the token added to its query.
@@ -84,6 +77,14 @@ func (h *Handler) validateReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, expires, err := h.opts.Store.ValidateResetToken(r.Context(), token)
+	h.tokenAnswer(w, r, err, func() {
+		writeJSON(w, http.StatusOK, map[string]any{"email": email, "expiresAt": expires.UTC().Format(time.RFC3339)})
+	})
+}
+
+// tokenAnswer answers a request about a reset token: 401 for an invalid
+// one, 403 for a used one, a store failure, or ok.
+func (h *Handler) tokenAnswer(w http.ResponseWriter, r *http.Request, err error, ok func()) {
 	switch {
 	case errors.Is(err, ErrInvalidToken):
 		writeError(w, r, h.log, errInvalidToken, nil)
@@ -92,7 +93,7 @@ func (h *Handler) validateReset(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		h.storeFailure(w, r, err)
 	default:
-		writeJSON(w, http.StatusOK, map[string]any{"email": email, "expiresAt": expires.UTC().Format(time.RFC3339)})
+		ok()
 	}
 }
 
@@ -109,15 +110,8 @@ func (h *Handler) redeemReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email, err := h.opts.Store.RedeemResetToken(r.Context(), b.strs["token"], b.strs["password"])
-	switch {
-	case errors.Is(err, ErrInvalidToken):
-		writeError(w, r, h.log, errInvalidToken, nil)
-	case errors.Is(err, ErrUsedToken):
-		writeError(w, r, h.log, errUsedToken, nil)
-	case err != nil:
-		h.storeFailure(w, r, err)
-	default:
+	h.tokenAnswer(w, r, err, func() {
 		h.log.Info("password reset", "subject", email, "request_id", requestIDFrom(r.Context()))
 		writeJSON(w, http.StatusOK, map[string]string{"email": email})
-	}
+	})
 }
