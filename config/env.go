@@ -56,11 +56,6 @@ func walk(v reflect.Value, prefix string, fn func(string, reflect.Value)) {
 
 func format(v reflect.Value) string {
 	switch x := v.Interface().(type) {
-	case Duration:
-		if x == 0 {
-			return "0s"
-		}
-		return x.String()
 	case []string:
 		return strings.Join(x, ",")
 	default:
