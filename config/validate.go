@@ -58,6 +58,16 @@ func (c *Config) Validate() error {
 			bad(field, d.String(), "must be positive")
 		}
 	}
+	nonNegative := func(field string, d Duration) {
+		if d < 0 {
+			bad(field, d.String(), "must not be negative")
+		}
+	}
+	required := func(field, v string) {
+		if v == "" {
+			bad(field, nil, "is required")
+		}
+	}
 
 	addr("listen", c.Listen)
 	addr("admin_listen", c.AdminListen)
@@ -67,16 +77,12 @@ func (c *Config) Validate() error {
 	httpURL("upstream", c.Upstream, true)
 	httpURL("public_url", c.PublicURL, true)
 	httpURL("reset.url", c.Reset.URL, true)
-	if c.DataDir == "" {
-		bad("data_dir", nil, "is required")
-	}
+	required("data_dir", c.DataDir)
 	positive("upstream_timeout", c.UpstreamTimeout)
 	positive("dial_timeout", c.DialTimeout)
 	positive("idle_timeout", c.IdleTimeout)
 	positive("read_header_timeout", c.ReadHeaderTimeout)
-	if c.ShutdownGrace < 0 {
-		bad("shutdown_grace", c.ShutdownGrace.String(), "must not be negative")
-	}
+	nonNegative("shutdown_grace", c.ShutdownGrace)
 	if c.MaxHeaderBytes < 1024 {
 		bad("max_header_bytes", c.MaxHeaderBytes, "must be at least 1024")
 	}
@@ -87,12 +93,8 @@ func (c *Config) Validate() error {
 		bad("max_idle_conns_per_host", c.MaxIdleConnsPerHost, "must be at least 1")
 	}
 
-	if c.Policy.Model == "" {
-		bad("policy.model", nil, "is required")
-	}
-	if c.Policy.Rules == "" {
-		bad("policy.rules", nil, "is required")
-	}
+	required("policy.model", c.Policy.Model)
+	required("policy.rules", c.Policy.Rules)
 	if len(c.Policy.Protect) == 0 {
 		bad("policy.protect", nil, "must list at least one path prefix")
 	}
@@ -104,9 +106,7 @@ func (c *Config) Validate() error {
 	if c.Policy.MaxRuleDrop <= 0 || c.Policy.MaxRuleDrop > 1 {
 		bad("policy.max_rule_drop", c.Policy.MaxRuleDrop, "must be in (0, 1]")
 	}
-	if c.Policy.PollInterval < 0 {
-		bad("policy.poll_interval", c.Policy.PollInterval.String(), "must not be negative")
-	}
+	nonNegative("policy.poll_interval", c.Policy.PollInterval)
 
 	header := func(field, v string) {
 		if v == "" || strings.IndexFunc(v, func(r rune) bool {
@@ -130,20 +130,12 @@ func (c *Config) Validate() error {
 	httpURL("auth.jwt.jwks_url", c.Auth.JWT.JWKSURL, false)
 	positive("auth.jwt.jwks_refresh", c.Auth.JWT.JWKSRefresh)
 	positive("auth.jwt.ttl", c.Auth.JWT.TTL)
-	if c.Auth.JWT.Leeway < 0 {
-		bad("auth.jwt.leeway", c.Auth.JWT.Leeway.String(), "must not be negative")
-	}
-	if c.Auth.JWT.SubjectClaim == "" {
-		bad("auth.jwt.subject_claim", nil, "is required")
-	}
-	if c.Auth.JWT.RolesClaim == "" {
-		bad("auth.jwt.roles_claim", nil, "is required")
-	}
+	nonNegative("auth.jwt.leeway", c.Auth.JWT.Leeway)
+	required("auth.jwt.subject_claim", c.Auth.JWT.SubjectClaim)
+	required("auth.jwt.roles_claim", c.Auth.JWT.RolesClaim)
 
 	positive("reset.ttl", c.Reset.TTL)
-	if c.Reset.MinInterval < 0 {
-		bad("reset.min_interval", c.Reset.MinInterval.String(), "must not be negative")
-	}
+	nonNegative("reset.min_interval", c.Reset.MinInterval)
 	positive("reset.sweep_interval", c.Reset.SweepInterval)
 	if c.Login.MaxConcurrent < 0 {
 		bad("login.max_concurrent", c.Login.MaxConcurrent, "must not be negative (0: half the CPUs)")
