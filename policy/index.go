@@ -51,7 +51,7 @@ func routeColumn(spec *modelSpec) (fn string, col int) {
 	pCols := tokens(spec.values["p"])
 	for _, term := range conjuncts(spec.routeExpr) {
 		if m := routeConjunct.FindStringSubmatch(term); m != nil {
-			if col := indexOf(pCols, m[2]); col >= 0 {
+			if col := slices.Index(pCols, m[2]); col >= 0 {
 				return m[1], col
 			}
 		}

@@ -3,6 +3,7 @@ package policy
 import (
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -89,7 +90,7 @@ func compilePatterns(spec *modelSpec, policies [][]string, prev *patterns) *patt
 		default:
 			continue
 		}
-		col := indexOf(pCols, call[3])
+		col := slices.Index(pCols, call[3])
 		if col < 0 {
 			continue
 		}
@@ -111,15 +112,6 @@ func compilePatterns(spec *modelSpec, policies [][]string, prev *patterns) *patt
 		}
 	}
 	return pt
-}
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if v == s {
-			return i
-		}
-	}
-	return -1
 }
 
 // functions returns the stand-ins, to add to an enforcer whose matcher went
