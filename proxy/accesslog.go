@@ -51,7 +51,7 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 // object (TestAccessLineWritersAgree).
 type accessLine struct {
 	Time                       time.Time
-	Level, Msg                 string
+	Level                      slog.Level // INFO, or ERROR for a 5xx
 	RequestID, Method, Path    string
 	Class                      string
 	Status                     int
@@ -62,9 +62,10 @@ type accessLine struct {
 	Decision, Rule             string
 	UpstreamError              string
 	ErrorID, Error, Cause      string
-
-	level slog.Level
 }
+
+// accessMsg is every access line's msg.
+const accessMsg = "request"
 
 // fieldSink receives an access line's fields, in order: each writer's
 // encoding implements it, so both write the same fields (walk).
@@ -144,22 +145,18 @@ func newLineWriter(w io.Writer) *lineWriter {
 	return lw
 }
 
-// get returns a cleared line to fill and pass to write.
-func (lw *lineWriter) get() *lineBuf {
-	b := lw.pool.Get().(*lineBuf)
-	b.line = accessLine{}
-	return b
-}
+// get returns a cleared line (write clears it) to fill and pass to write.
+func (lw *lineWriter) get() *lineBuf { return lw.pool.Get().(*lineBuf) }
 
 func (lw *lineWriter) write(b *lineBuf) {
 	l := &b.line
 	b.f = b.fields[:0]
 	l.walk(&b.f)
 	level := zapcore.InfoLevel
-	if l.level >= slog.LevelError {
+	if l.Level >= slog.LevelError {
 		level = zapcore.ErrorLevel
 	}
-	buf, err := lw.enc.EncodeEntry(zapcore.Entry{Level: level, Time: l.Time, Message: l.Msg}, b.f)
+	buf, err := lw.enc.EncodeEntry(zapcore.Entry{Level: level, Time: l.Time, Message: accessMsg}, b.f)
 	if err == nil {
 		_, _ = lw.w.Write(buf.Bytes())
 		buf.Free()
@@ -187,9 +184,9 @@ func (h *Handler) finish(r *http.Request, st *reqState, rec *recorder, start tim
 	} else {
 		l = new(accessLine)
 	}
-	l.Time, l.Level, l.Msg, l.level = end, "INFO", "request", slog.LevelInfo
+	l.Time, l.Level = end, slog.LevelInfo
 	if status >= 500 {
-		l.Level, l.level = "ERROR", slog.LevelError
+		l.Level = slog.LevelError
 	}
 	l.RequestID, l.Method, l.Class, l.Status, l.Bytes = st.requestID, r.Method, st.class, status, rec.bytes
 	l.Duration, l.UpstreamDuration = int64(d), int64(st.upstream)
@@ -219,5 +216,5 @@ func (h *Handler) finish(r *http.Request, st *reqState, rec *recorder, start tim
 	}
 	attrs := make(slogAttrs, 0, 16)
 	l.walk(&attrs)
-	h.log.LogAttrs(r.Context(), l.level, l.Msg, attrs...)
+	h.log.LogAttrs(r.Context(), l.Level, accessMsg, attrs...)
 }
