@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -298,16 +297,11 @@ func Load(path string, env []string) (*Config, error) {
 // derived defaults. It does not validate or resolve paths.
 func Parse(r io.Reader, env []string) (*Config, error) {
 	c := Default()
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return nil, err
-	}
-	if len(bytes.TrimSpace(b)) > 0 {
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
-		}
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	// io.EOF: the file is empty, blank or only comments; defaults stand.
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	if err := applyEnv(c, env); err != nil {
 		return nil, err
