@@ -175,3 +175,15 @@ func TestKeysHaveEnvNames(t *testing.T) {
 		}
 	}
 }
+
+func TestParseBlankKeepsDefaults(t *testing.T) {
+	for _, in := range []string{"", "  \n\n", "# only a comment\n"} {
+		c, err := Parse(strings.NewReader(in), nil)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", in, err)
+		}
+		if c.Listen != Default().Listen || c.PublicURL != "http://"+Default().Listen {
+			t.Errorf("Parse(%q): listen %q, public_url %q; want the defaults", in, c.Listen, c.PublicURL)
+		}
+	}
+}
