@@ -98,7 +98,7 @@ func (rec *recording) count() int {
 	return len(rec.reqs)
 }
 
-func mustURL(t *testing.T, s string) *url.URL {
+func mustURL(t testing.TB, s string) *url.URL {
 	t.Helper()
 	u, err := url.Parse(s)
 	if err != nil {
