@@ -1,8 +1,11 @@
 package resetstore
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"sync"
 	"time"
 )
 
@@ -32,10 +35,6 @@ func HashPassword(password string, p HashParams) (string, error) {
 	return hashPassword(password, p.withDefaults())
 }
 
-// CheckPassword reports whether password matches a hash made by
-// HashPassword, in constant time. It fails on a malformed hash.
-func CheckPassword(encoded, password string) (bool, error) { return checkPassword(encoded, password) }
-
 // ErrTokenExpired is the ErrInvalidToken refinement for an expired token,
 // so that other backends refuse (and count) an expired token as this one
 // does. errors.Is(ErrTokenExpired, ErrInvalidToken) holds.
@@ -56,4 +55,36 @@ func (r *UserRecord) CheckRateLimit(now time.Time, minInterval time.Duration) er
 		return &RateLimitError{RetryAfter: min(wait, minInterval)}
 	}
 	return nil
+}
+
+// DummyHash returns a function giving a hash of a random password with p,
+// computed on first use, for VerifyUser to check against when there is no
+// real hash.
+func DummyHash(p HashParams) func() string {
+	return sync.OnceValue(func() string {
+		pw := make([]byte, 32)
+		_, _ = rand.Read(pw)
+		h, _ := hashPassword(string(pw), p.withDefaults())
+		return h
+	})
+}
+
+// VerifyUser is every backend's VerifyPassword once the user is read (rec
+// nil if there is none): an unknown user, a user without a password and an
+// empty or wrong password all return false with a nil error, after an
+// argon2id computation against dummyHash when there is no real hash, so a
+// miss costs about as much as a hit. err is only for a malformed stored hash.
+func VerifyUser(rec *UserRecord, password string, dummyHash func() string) (User, bool, error) {
+	if rec == nil || rec.PasswordHash == "" || password == "" {
+		_, _ = checkPassword(dummyHash(), password)
+		return User{}, false, nil
+	}
+	ok, err := checkPassword(rec.PasswordHash, password)
+	if err != nil {
+		return User{}, false, fmt.Errorf("resetstore: user %q: %w", rec.Email, err)
+	}
+	if !ok {
+		return User{}, false, nil
+	}
+	return rec.User(), true, nil
 }

@@ -2,7 +2,6 @@ package resetstore
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -133,19 +132,12 @@ func Open(path string, opts Options) (*Store, error) {
 		clock:       opts.Now,
 		log:         opts.Logger.With("component", "resetstore"),
 		hash:        opts.Hash.withDefaults(),
+		dummyHash:   DummyHash(opts.Hash),
 		sweepBatch:  defaultSweepBatch,
 		issueq:      make(chan *issueRequest, maxIssueBatch),
 		stop:        make(chan struct{}),
 		issuerDone:  make(chan struct{}),
 	}
-	s.dummyHash = sync.OnceValue(func() string {
-		// A hash of a random password with the current parameters, checked
-		// against when the user is unknown so that lookups take as long.
-		pw := make([]byte, 32)
-		_, _ = rand.Read(pw)
-		h, _ := hashPassword(string(pw), s.hash)
-		return h
-	})
 	if s.metrics, err = newMetrics(opts.Registerer, s); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -276,16 +276,5 @@ func (s *Store) VerifyPassword(ctx context.Context, email, password string) (Use
 			return User{}, false, err
 		}
 	}
-	if rec == nil || rec.PasswordHash == "" || password == "" {
-		_, _ = checkPassword(s.dummyHash(), password)
-		return User{}, false, nil
-	}
-	ok, err := checkPassword(rec.PasswordHash, password)
-	if err != nil {
-		return User{}, false, fmt.Errorf("resetstore: user %q: %w", rec.Email, err)
-	}
-	if !ok {
-		return User{}, false, nil
-	}
-	return rec.User(), true, nil
+	return VerifyUser(rec, password, s.dummyHash)
 }

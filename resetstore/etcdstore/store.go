@@ -2,7 +2,6 @@ package etcdstore
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -163,14 +162,9 @@ func Open(opts Options) (*Store, error) {
 		clock:       opts.Now,
 		log:         log,
 		hash:        opts.Hash,
+		dummyHash:   resetstore.DummyHash(opts.Hash),
 		leases:      newLeaseCache(),
 	}
-	s.dummyHash = sync.OnceValue(func() string {
-		pw := make([]byte, 32)
-		_, _ = rand.Read(pw)
-		h, _ := resetstore.HashPassword(string(pw), s.hash)
-		return h
-	})
 	if s.metrics, err = newMetrics(opts.Registerer, s); err != nil {
 		_ = cli.Close()
 		return nil, err

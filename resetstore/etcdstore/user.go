@@ -330,16 +330,5 @@ func (s *Store) VerifyPassword(ctx context.Context, email, password string) (res
 			return resetstore.User{}, false, err
 		}
 	}
-	if rec == nil || rec.PasswordHash == "" || password == "" {
-		_, _ = resetstore.CheckPassword(s.dummyHash(), password)
-		return resetstore.User{}, false, nil
-	}
-	ok, err := resetstore.CheckPassword(rec.PasswordHash, password)
-	if err != nil {
-		return resetstore.User{}, false, fmt.Errorf("etcdstore: user %q: %w", rec.Email, err)
-	}
-	if !ok {
-		return resetstore.User{}, false, nil
-	}
-	return rec.User(), true, nil
+	return resetstore.VerifyUser(rec, password, s.dummyHash)
 }
