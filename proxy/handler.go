@@ -117,6 +117,7 @@ type Handler struct {
 	login         *loginGuard
 	ids           *requestIDs
 	lines         *lineWriter // nil: access lines go to log
+	resetURL      *url.URL    // Options.ResetURL parsed; nil without a Store
 	localPrefixes []string    // literal prefixes of the local routes' patterns
 }
 
@@ -139,8 +140,15 @@ func New(o Options) (*Handler, error) {
 	if o.MaxBodyBytes == 0 {
 		o.MaxBodyBytes = 64 << 10
 	}
-	if o.Store != nil && o.ResetURL == "" {
-		return nil, errors.New("proxy: Options.ResetURL is required with a Store")
+	var resetURL *url.URL
+	if o.Store != nil {
+		if o.ResetURL == "" {
+			return nil, errors.New("proxy: Options.ResetURL is required with a Store")
+		}
+		var err error
+		if resetURL, err = url.Parse(o.ResetURL); err != nil {
+			return nil, fmt.Errorf("proxy: Options.ResetURL: %w", err)
+		}
 	}
 	if o.Sessions == nil && o.Store != nil {
 		o.Sessions = o.Store
@@ -158,7 +166,7 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	h := &Handler{opts: o, log: o.Logger, now: o.Now, metrics: m, ids: newRequestIDs()}
+	h := &Handler{opts: o, log: o.Logger, now: o.Now, metrics: m, ids: newRequestIDs(), resetURL: resetURL}
 	if o.AccessLog != nil {
 		h.lines = newLineWriter(o.AccessLog)
 	}

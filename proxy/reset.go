@@ -3,7 +3,6 @@ package proxy
 import (
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 )
@@ -45,10 +44,7 @@ func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 
 // resetLink is ResetURL with the token added to its query.
 func (h *Handler) resetLink(token string) string {
-	u, err := url.Parse(h.opts.ResetURL)
-	if err != nil {
-		return h.opts.ResetURL + "?token=" + url.QueryEscape(token)
-	}
+	u := *h.resetURL
 	q := u.Query()
 	q.Set("token", token)
 	u.RawQuery = q.Encode()

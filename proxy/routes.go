@@ -30,8 +30,8 @@ func (h *Handler) routes() {
 	h.handle("GET /auth/reset/validate", h.validateReset)
 	h.handle("POST /auth/reset/password", h.redeemReset)
 	h.handle("POST /auth/simple/login", h.loginRoute)
-	if u, err := url.Parse(h.opts.ResetURL); err == nil && u.Path != "" {
-		h.handle("GET "+strings.ToLower(u.Path), h.resetPage)
+	if h.resetURL.Path != "" {
+		h.handle("GET "+strings.ToLower(h.resetURL.Path), h.resetPage)
 	}
 }
 
