@@ -3,43 +3,20 @@ package resetstore_test
 import (
 	"context"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/latch-dev/latch/resetstore"
+	"github.com/latch-dev/latch/resetstore/storetest"
 )
 
 // cheapHash keeps argon2id fast in tests; the format is the same.
 var cheapHash = resetstore.HashParams{Time: 1, MemoryKiB: 64, Threads: 1}
 
-// fakeClock is a settable clock for Options.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // openStore opens a store in a fresh temporary directory with cheap hashing
-// and, unless opts says otherwise, a fake clock. It is closed at cleanup.
-func openStore(t testing.TB, opts resetstore.Options) (*resetstore.Store, *fakeClock) {
+// and, unless opts says otherwise, a storetest.Clock. It is closed at cleanup.
+func openStore(t testing.TB, opts resetstore.Options) (*resetstore.Store, *storetest.Clock) {
 	t.Helper()
-	clock := newFakeClock()
+	clock := storetest.NewClock()
 	if opts.Now == nil {
 		opts.Now = clock.Now
 	}
