@@ -13,8 +13,8 @@ type Report struct {
 func report(st *state) Report {
 	return Report{
 		Rules:     st.rules(),
-		Policies:  st.policies,
-		RoleLinks: st.links,
+		Policies:  len(st.known.rules),
+		RoleLinks: len(st.roleLinks),
 		Tests:     st.tests,
 		Hash:      st.hash,
 	}

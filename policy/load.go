@@ -68,15 +68,13 @@ type state struct {
 	known     *ruleSet   // the p rules, in file order
 	roleLinks [][]string // the g rules, in file order
 
-	gen      uint64   // generation, set by the Engine when it installs the state
-	hash     string   // first 12 hex digits of sha256(model file + policy file)
-	digest   [32]byte // of all files read, for change detection
-	policies int      // p rules
-	links    int      // g rules
-	tests    int      // known answers that passed
+	gen    uint64   // generation, set by the Engine when it installs the state
+	hash   string   // first 12 hex digits of sha256(model file + policy file)
+	digest [32]byte // of all files read, for change detection
+	tests  int      // known answers that passed
 }
 
-func (s *state) rules() int { return s.policies + s.links }
+func (s *state) rules() int { return len(s.known.rules) + len(s.roleLinks) }
 
 // build parses, builds and validates a complete candidate state. prev is
 // the policy in force, for the MaxRuleDrop check and for the parts of it
@@ -113,8 +111,7 @@ func build(opts *Options, src sources, digest [32]byte, prev *state) (*state, er
 	set, links, fresh := splitRules(rules, known, maphash.MakeSeed())
 	policies := set.rules
 	st.known, st.roleLinks = set, links
-	st.policies, st.links = len(policies), len(links)
-	if st.policies == 0 {
+	if len(policies) == 0 {
 		return nil, fileErr(opts.RulesPath, 0, "no p rules: an empty policy would deny every request")
 	}
 	if err := checkDrop(opts, prev, st); err != nil {
