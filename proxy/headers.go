@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// identityHeaders removes every request header that a backend could read as
+// stripIdentityHeaders removes every request header that a backend could read as
 // one of the given names: any case, and with '_' in place of '-' (many
 // servers, CGI and nginx among them, map both to the same variable). It
 // runs on every request, authenticated or not, before anything is injected.
