@@ -33,7 +33,7 @@ func BenchmarkServe(b *testing.B) {
 	dir := b.TempDir()
 	cfgPath := filepath.Join(dir, "latch.yaml")
 	cfgText := "listen: 127.0.0.1:0\nadmin_listen: 127.0.0.1:0\nupstream: " + up.URL + "\ndata_dir: data\n" +
-		"policy:\n  model: " + repoPath(b, "policies/model.conf") + "\n  rules: " + repoPath(b, "policies/policy.csv") + "\n"
+		"policy:\n  model: " + repoFile(b, "policies/model.conf") + "\n  rules: " + repoFile(b, "policies/policy.csv") + "\n"
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		b.Fatal(err)
 	}
@@ -89,12 +89,4 @@ func BenchmarkServe(b *testing.B) {
 	b.Run("impl=latch", func(b *testing.B) {
 		bench(b, a.handler)
 	})
-}
-
-func repoPath(tb testing.TB, rel string) string {
-	p, err := filepath.Abs(filepath.Join("..", "..", rel))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return p
 }

@@ -43,11 +43,11 @@ func (s *syncBuffer) String() string {
 }
 
 // repoFile is the absolute path of a file in the repository.
-func repoFile(t *testing.T, rel string) string {
-	t.Helper()
+func repoFile(tb testing.TB, rel string) string {
+	tb.Helper()
 	p, err := filepath.Abs(filepath.Join("..", "..", rel))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return p
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 )
 
 type knownAnswer struct {
@@ -124,33 +123,12 @@ func TestExplainAgreesWithProxy(t *testing.T) {
 // scrapeValue reads one sample's value from the admin port's /metrics.
 func scrapeValue(t *testing.T, admin, series string) string {
 	t.Helper()
-	resp, err := http.Get(admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(string(scrapeMetrics(t, admin)), "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			return v
 		}
 	}
 	return ""
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline, ok := t.Deadline()
-	if !ok {
-		deadline = time.Now().Add(time.Minute)
-	}
-	for time.Now().Before(deadline.Add(-2 * time.Second)) {
-		if cond() {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("gave up waiting for %s", what)
 }
 
 // TestSIGHUPReloads sends the process a real SIGHUP and sees latch reload.
@@ -164,7 +142,7 @@ func TestSIGHUPReloads(t *testing.T) {
 	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a reload after SIGHUP", func() bool { return scrapeValue(t, in.admin, series) != before })
+	pollUntil(t, "a reload after SIGHUP", func() bool { return scrapeValue(t, in.admin, series) != before })
 	if !strings.Contains(in.logs.String(), "SIGHUP: reloading") {
 		t.Error("no SIGHUP log line")
 	}
@@ -205,12 +183,12 @@ func TestPolicyEditTakesEffect(t *testing.T) {
 	tmp := rules + ".tmp"
 	os.WriteFile(tmp, []byte(edited), 0o600)
 	os.Rename(tmp, rules) // an editor's write-and-rename
-	waitFor(t, "the edited policy to allow the viewer", func() bool { return status() == 200 })
+	pollUntil(t, "the edited policy to allow the viewer", func() bool { return status() == 200 })
 
 	// A broken edit is refused and the running policy stays.
 	os.WriteFile(tmp, []byte("p, role:viewer, /api/admin/*, ^(GET$, allow\n"), 0o600)
 	os.Rename(tmp, rules)
-	waitFor(t, "the broken edit to be refused", func() bool {
+	pollUntil(t, "the broken edit to be refused", func() bool {
 		return scrapeValue(t, in.admin, `latch_policy_reloads_total{result="failure"}`) != "0"
 	})
 	if got := status(); got != 200 {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -83,7 +82,7 @@ scrape_configs:
 // until it is ready, or until it exits.
 func runPrometheus(t *testing.T, bin, cfgPath, data string) (*promServer, error) {
 	t.Helper()
-	addr := freeLoopbackPort(t)
+	addr := freeLoopbackAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &promServer{url: "http://" + addr, logs: &syncBuffer{}}
 	cmd := exec.CommandContext(ctx, bin,
@@ -128,17 +127,6 @@ func runPrometheus(t *testing.T, bin, cfgPath, data string) (*promServer, error)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// freeLoopbackPort returns a loopback host:port nothing listens on now.
-func freeLoopbackPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // query evaluates expr now and returns the values of the resulting
