@@ -201,46 +201,6 @@ func TestIssueErrors(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
-	const interval = 90 * time.Second
-	s, clock := openStore(t, resetstore.Options{MinInterval: interval})
-	ctx := context.Background()
-	mustAddUser(t, s, "nina@example.com", "")
-	mustAddUser(t, s, "oscar@example.com", "")
-	first := mustIssue(t, s, "nina@example.com")
-
-	clock.Advance(30 * time.Second)
-	_, _, err := s.IssueResetToken(ctx, "NINA@example.com")
-	var rl *resetstore.RateLimitError
-	if !errors.As(err, &rl) {
-		t.Fatalf("second issue = %v, want *RateLimitError", err)
-	}
-	if rl.RetryAfter != 60*time.Second {
-		t.Errorf("RetryAfter = %v, want 1m0s", rl.RetryAfter)
-	}
-	if err.Error() != "rate limited" {
-		t.Errorf("Error() = %q, want %q", err.Error(), "rate limited")
-	}
-	// The refusal leaves the earlier token alone, and other users unaffected.
-	if _, _, err := s.ValidateResetToken(ctx, first); err != nil {
-		t.Errorf("first token after refused reissue = %v", err)
-	}
-	mustIssue(t, s, "oscar@example.com")
-
-	clock.Advance(60*time.Second - time.Nanosecond)
-	if _, _, err := s.IssueResetToken(ctx, "nina@example.com"); !errors.As(err, &rl) || rl.RetryAfter != time.Nanosecond {
-		t.Fatalf("issue 1ns early = %v, want RetryAfter 1ns", err)
-	}
-	clock.Advance(time.Nanosecond)
-	mustIssue(t, s, "nina@example.com")
-
-	// A clock that steps back never asks for more than the interval.
-	clock.Advance(-time.Hour)
-	if _, _, err := s.IssueResetToken(ctx, "nina@example.com"); !errors.As(err, &rl) || rl.RetryAfter != interval {
-		t.Errorf("issue after clock step back = %v, want RetryAfter %v", err, interval)
-	}
-}
-
 func TestExpiryAndSweep(t *testing.T) {
 	const ttl = time.Hour
 	s, clock := openStore(t, resetstore.Options{TokenTTL: ttl, MinInterval: -1})

@@ -152,10 +152,17 @@ func testRateLimit(t *testing.T, open Opener) {
 	if rl.RetryAfter != 40*time.Second {
 		t.Errorf("RetryAfter = %v, want 40s", rl.RetryAfter)
 	}
+	if err.Error() != "rate limited" {
+		t.Errorf("Error() = %q, want %q", err.Error(), "rate limited")
+	}
 	wantValid(t, s, first, "ada@example.com") // a refused issue expires nothing
 	mustIssue(t, s, "bob@example.com")        // the limit is per user
 
-	clock.Advance(40 * time.Second)
+	clock.Advance(40*time.Second - time.Nanosecond)
+	if _, _, err := s.IssueResetToken(ctx, "ada@example.com"); !errors.As(err, &rl) || rl.RetryAfter != time.Nanosecond {
+		t.Fatalf("issue 1ns early = %v, want RetryAfter 1ns", err)
+	}
+	clock.Advance(time.Nanosecond)
 	second := mustIssue(t, s, "ada@example.com")
 	wantValid(t, s, second, "ada@example.com")
 
@@ -165,6 +172,11 @@ func testRateLimit(t *testing.T, open Opener) {
 	}
 	if _, _, err := s.IssueResetToken(ctx, "ada@example.com"); !errors.As(err, &rl) {
 		t.Errorf("issue right after redeeming: %v, want *RateLimitError", err)
+	}
+	// A clock that steps back never asks for more than the interval.
+	clock.Advance(-time.Hour)
+	if _, _, err := s.IssueResetToken(ctx, "ada@example.com"); !errors.As(err, &rl) || rl.RetryAfter != time.Minute {
+		t.Errorf("issue after clock step back = %v, want RetryAfter 1m0s", err)
 	}
 
 	// Off when negative.
