@@ -1,7 +1,6 @@
 package policy
 
 import (
-	"os"
 	"strings"
 	"testing"
 
@@ -13,15 +12,8 @@ import (
 // policy in force counts a success without building a new policy; after
 // an edit it builds once.
 func TestReloadUnchangedBuildsNothing(t *testing.T) {
-	model, err := os.ReadFile("../policies/model.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := os.ReadFile("../policies/policy.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := writePolicy(t, string(model), string(rules))
+	model, rules := readShipped(t, "model.conf"), readShipped(t, "policy.csv")
+	o := writePolicy(t, model, rules)
 	reg := prometheus.NewRegistry()
 	o.Registerer = reg
 	e, err := Open(o)
@@ -40,10 +32,8 @@ func TestReloadUnchangedBuildsNothing(t *testing.T) {
 	if got := testutil.ToFloat64(e.m.reloads.WithLabelValues("success")); got != 3 {
 		t.Errorf("successful reloads: got %v, want 3", got)
 	}
-	edited := string(rules) + "\np, role:viewer, /api/admin/extra, ^GET$, allow\n"
-	if err := os.WriteFile(o.RulesPath, []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	edited := rules + "\np, role:viewer, /api/admin/extra, ^GET$, allow\n"
+	writeFile(t, o.RulesPath, edited)
 	if err := e.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,15 +50,8 @@ func TestReloadUnchangedBuildsNothing(t *testing.T) {
 // changed model that breaks them are still refused (here the route
 // enforcers also catch it; the model check on the skip is defence in depth).
 func TestReloadTrialsWhatChanged(t *testing.T) {
-	model, err := os.ReadFile("../policies/model.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := os.ReadFile("../policies/policy.csv")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o := writePolicy(t, string(model), string(rules))
+	model, rules := readShipped(t, "model.conf"), readShipped(t, "policy.csv")
+	o := writePolicy(t, model, rules)
 	e, err := Open(o)
 	if err != nil {
 		t.Fatal(err)
@@ -77,13 +60,11 @@ func TestReloadTrialsWhatChanged(t *testing.T) {
 
 	// A matcher that fails on every rule: the rules are unchanged, the
 	// model is not, and the reload is refused.
-	broken := strings.Replace(string(model), "m = g(r.sub, p.sub) && ", "m = g(r.sub, p.sub) && p.eft > 5 && ", 1)
-	if broken == string(model) {
+	broken := strings.Replace(model, "m = g(r.sub, p.sub) && ", "m = g(r.sub, p.sub) && p.eft > 5 && ", 1)
+	if broken == model {
 		t.Fatal("could not find the matcher to break")
 	}
-	if err := os.WriteFile(o.ModelPath, []byte(broken), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, o.ModelPath, broken)
 	if err := e.Reload(); err == nil {
 		t.Error("a model that fails on every rule was accepted")
 	}
