@@ -32,10 +32,6 @@ func openEtcd(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 // and TLS files.
 func etcdOptions(cfg *config.Config) (etcdstore.Options, error) {
 	e := cfg.Store.Etcd
-	minInterval := cfg.Reset.MinInterval.D()
-	if minInterval == 0 {
-		minInterval = -1 // 0 in the config disables the limit
-	}
 	o := etcdstore.Options{
 		Endpoints:      e.Endpoints,
 		Prefix:         e.Prefix,
@@ -43,7 +39,7 @@ func etcdOptions(cfg *config.Config) (etcdstore.Options, error) {
 		RequestTimeout: e.RequestTimeout.D(),
 		Username:       e.Username,
 		TokenTTL:       cfg.Reset.TTL.D(),
-		MinInterval:    minInterval,
+		MinInterval:    resetMinInterval(cfg),
 	}
 	if e.PasswordFile != "" {
 		b, err := os.ReadFile(e.PasswordFile)

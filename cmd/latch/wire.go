@@ -68,11 +68,11 @@ func (a *app) wire(opts *proxy.Options) error {
 	// bbolt: this process makes every change, so entries never go stale.
 	// A shared backend: re-read after 5s (another replica may change a
 	// password), and ride out an outage on entries up to 5m old.
-	sessions := newSessionCache(100_000, 0, 0, time.Now)
+	var ttl, staleMax time.Duration
 	if cfg.Store.Backend != "bbolt" {
-		sessions = newSessionCache(100_000, 5*time.Second, 5*time.Minute, time.Now)
+		ttl, staleMax = 5*time.Second, 5*time.Minute
 	}
-	opts.Store = store{s: st, onPasswordChange: auth.Invalidate, sessions: sessions}
+	opts.Store = store{s: st, onPasswordChange: auth.Invalidate, sessions: newSessionCache(100_000, ttl, staleMax, time.Now)}
 	opts.ResetURL = cfg.Reset.URL
 	opts.Login = proxy.LoginLimits{MaxConcurrent: cfg.Login.MaxConcurrent,
 		PerSecond:  cfg.Login.MaxPerSecond,
@@ -103,6 +103,15 @@ func pollInterval(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// resetMinInterval maps the config's reset.min_interval 0 (no limit) to
+// the stores' negative value.
+func resetMinInterval(cfg *config.Config) time.Duration {
+	if d := cfg.Reset.MinInterval.D(); d != 0 {
+		return d
+	}
+	return -1
 }
 
 func openPolicy(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*policy.Engine, error) {
@@ -189,14 +198,10 @@ func openStore(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) 
 }
 
 func openBolt(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (backend, error) {
-	minInterval := cfg.Reset.MinInterval.D()
-	if minInterval == 0 {
-		minInterval = -1 // 0 in the config disables the limit
-	}
 	s, err := resetstore.Open(cfg.StorePath(), resetstore.Options{
 		Timeout:     cfg.Store.LockTimeout.D(),
 		TokenTTL:    cfg.Reset.TTL.D(),
-		MinInterval: minInterval,
+		MinInterval: resetMinInterval(cfg),
 		Logger:      log,
 		Registerer:  reg,
 	})
@@ -269,9 +274,7 @@ func storeErr(err error) error {
 		return proxy.ErrUserNotFound
 	case errors.As(err, &rl):
 		return &proxy.RateLimited{RetryAfter: rl.RetryAfter}
-	case errors.Is(err, resetstore.ErrClosed):
-		return fmt.Errorf("%w: %v", proxy.ErrUnavailable, err)
-	case errors.Is(err, resetstore.ErrUnavailable):
+	case errors.Is(err, resetstore.ErrClosed) || errors.Is(err, resetstore.ErrUnavailable):
 		return fmt.Errorf("%w: %v", proxy.ErrUnavailable, err)
 	}
 	return err
