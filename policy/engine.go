@@ -129,7 +129,7 @@ func (e *Engine) Hash() string { return e.cur.Load().hash }
 func (e *Engine) Reload() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	src, digest, err := readSources(&e.opts)
+	src, digest, err := e.read()
 	if cur := e.cur.Load(); err == nil && digest == cur.digest {
 		// The files hold the policy in force (often the watcher already
 		// loaded them): a successful reload with nothing to build, so a
@@ -149,24 +149,30 @@ func (e *Engine) Reload() error {
 func (e *Engine) reloadIfChanged() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	src, digest, err := readSources(&e.opts)
-	if err != nil {
-		digest = sha256.Sum256([]byte(err.Error()))
-	}
+	src, digest, err := e.read()
 	if digest == e.tried {
 		return
 	}
 	_ = e.reloadLocked(src, digest, err) // logged and counted there
 }
 
-func (e *Engine) reloadLocked(src sources, digest [32]byte, readErr error) error {
-	err := readErr
+// read is readSources for a reload attempt. On a read error the digest
+// identifies the error, so the watcher does not retry the same failure.
+func (e *Engine) read() (sources, [32]byte, error) {
+	src, digest, err := readSources(&e.opts)
+	if err != nil {
+		digest = sha256.Sum256([]byte(err.Error()))
+	}
+	return src, digest, err
+}
+
+// reloadLocked builds and installs the files read (src, digest, err from
+// read) and records them as the last attempt.
+func (e *Engine) reloadLocked(src sources, digest [32]byte, err error) error {
+	e.tried = digest
 	var st *state
 	if err == nil {
-		e.tried = digest
 		st, err = build(&e.opts, src, digest, e.cur.Load())
-	} else {
-		e.tried = sha256.Sum256([]byte(err.Error()))
 	}
 	if err != nil {
 		e.m.reloadFailed.Inc()
