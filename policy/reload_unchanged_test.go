@@ -47,8 +47,9 @@ func TestReloadUnchangedBuildsNothing(t *testing.T) {
 
 // TestReloadTrialsWhatChanged: a reload skips the trial evaluation only for
 // rules that passed it under the same model. Unchanged rules under a
-// changed model that breaks them are still refused (here the route
-// enforcers also catch it; the model check on the skip is defence in depth).
+// changed model that breaks them are still refused: without the model
+// check on the skip (build's modelSum comparison) nothing evaluates them
+// and this reload is accepted.
 func TestReloadTrialsWhatChanged(t *testing.T) {
 	model, rules := readShipped(t, "model.conf"), readShipped(t, "policy.csv")
 	o := writePolicy(t, model, rules)
