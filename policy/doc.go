@@ -62,7 +62,7 @@
 //
 // Casbin alone evaluates the matcher against every rule on every request,
 // and its keyMatch2 and regexMatch compile a regular expression per call:
-// about 0.3ms for the shipped policy and 20ms for 10,000 rules. Casbin still
+// 13–23 ms per decision at 10,000 rules (BenchmarkCasbinEnforce). Casbin still
 // gives every answer, but three things make that cheap:
 //
 //   - Candidates. Because the matcher is "g(r.sub, p.sub) && rest" with
@@ -124,8 +124,9 @@
 // gathers many rules (a matcher without a keyMatch2 or regexMatch conjunct
 // on r.obj, or many rules on patterns like "/api/*" or ":tenant/..."): the
 // work is Casbin's on the candidates. Every policy keeps the compiled
-// expressions of its distinct patterns: about a hundred bytes for the usual
-// keyMatch2 pattern, a few KiB for a regexp.
+// form of its distinct patterns: a literal walk for the usual keyMatch2
+// pattern, a regexp otherwise; a 10,000-rule policy holds about 4 MB in all
+// (BenchmarkReload's policy-heap-MB).
 //
 // The role manager is Casbin's, shared by the pooled enforcers; Casbin
 // serialises its lookups with a mutex.
