@@ -299,12 +299,10 @@ func TestDockerfilePathsExist(t *testing.T) {
 		}
 	}
 	// The image's config loads with only the upstream given.
-	if _, err := configLoad(repoFile(t, "config/latch.example.yaml"), []string{"LATCH_UPSTREAM=http://backend:4242"}); err != nil {
+	if _, err := config.Load(repoFile(t, "config/latch.example.yaml"), []string{"LATCH_UPSTREAM=http://backend:4242"}); err != nil {
 		t.Errorf("the image's config does not load: %v", err)
 	}
 }
-
-var configLoad = config.Load
 
 func TestAdminPprofOptIn(t *testing.T) {
 	up := echoUpstream(t)
