@@ -2,7 +2,11 @@
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
-FUZZTIME ?= 15s
+# Fuzz budgets are counts of executions, not durations: with a duration, Go
+# 1.26's fuzz coordinator can fail a target with a bare "context deadline
+# exceeded" and no crasher when -fuzztime ends on a busy machine
+# (golang/go#75804, fixed in Go 1.27).
+FUZZTIME ?= 200000x
 
 .PHONY: test vet deps lint fuzz tidy-check bench bench-load bench-micro build
 
