@@ -14,14 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Identity is who an authenticated request comes from.
-type Identity struct {
-	Subject  string
-	Roles    []string
-	Kind     string    // "jwt" or "api_token"
-	IssuedAt time.Time // zero when the credential has none
-}
-
 // Denial is why a credential was refused: Reason is a short word from a
 // bounded set (for logs and metrics), Message is safe to show the client.
 type Denial struct {
@@ -325,21 +317,6 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	st.id = id
 	st.identity = &st.id
 	return true
-}
-
-func (h *Handler) checkSession(ctx context.Context, id Identity) (*Denial, error) {
-	changed, err := h.opts.Sessions.PasswordChanged(ctx, id.Subject)
-	if err != nil {
-		return nil, err
-	}
-	// latch's own tokens carry their issue time to the nanosecond (iat_ns);
-	// other issuers' iat has one-second precision, so a token whose iat is
-	// the second of the change may come from before it and is refused too
-	// (fail closed).
-	if !changed.IsZero() && (id.IssuedAt.IsZero() || !id.IssuedAt.After(changed)) {
-		return &Denial{Reason: "revoked", Message: "The token was issued before the last password change; log in again."}, nil
-	}
-	return nil, nil
 }
 
 // authorize decides a protected request (see Decide), logs the decision

@@ -1,18 +1,10 @@
 package proxy
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
-
-// Sessions tells when a subject last changed its password, so tokens issued
-// before then are refused. A zero time means never, or an unknown subject.
-type Sessions interface {
-	PasswordChanged(ctx context.Context, email string) (time.Time, error)
-}
 
 // routes registers the routes latch answers itself when it has a Store.
 // Patterns match the lower-cased canonical path; those under a protected
