@@ -37,8 +37,8 @@ var (
 //     a directory (a trailing slash), as RFC 3986 section 5.2.4 does.
 //
 // Case is preserved: backends differ there, so the policy check is made on
-// the path and on its lower-case form (see Handler). The query string is
-// never part of the input.
+// every reading of the path (see Resolve). The query string is never part
+// of the input.
 func Canonical(escaped string) (string, error) {
 	if isCanonical(escaped) {
 		return escaped, nil // most paths: no copy
@@ -155,7 +155,7 @@ func resolve(p string) (string, error) {
 }
 
 // Protected reports whether the canonical path lies under one of the
-// prefixes, compared without regard to case. The prefix "/api/admin/"
+// prefixes, ASCII letters compared without regard to case. The prefix "/api/admin/"
 // also covers "/api/admin" itself.
 func Protected(canonical string, prefixes []string) bool {
 	for _, p := range prefixes {
@@ -164,10 +164,6 @@ func Protected(canonical string, prefixes []string) bool {
 		}
 	}
 	return false
-}
-
-func hasPrefixFold(s, prefix string) bool {
-	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 // unescape decodes a canonical path's remaining escapes for URL.Path.

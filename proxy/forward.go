@@ -60,6 +60,7 @@ func (h *Handler) forwarder(upstream *url.URL, rt http.RoundTripper) *httputil.R
 			if st != nil {
 				pr.Out.URL.Path = st.path
 				pr.Out.URL.RawPath = st.escaped
+				pr.Out.Close = st.closeUpstream
 			}
 			pr.SetURL(upstream)
 			pr.SetXForwarded()

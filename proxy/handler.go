@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,8 +53,10 @@ type Options struct {
 	// Transport carries forwarded requests; nil means NewTransport with its
 	// defaults.
 	Transport http.RoundTripper
-	// Protect lists path prefixes needing authorization, compared without
-	// regard to case; nil means ["/api/admin/"].
+	// Protect lists path prefixes needing authorization, ASCII letters
+	// compared without regard to case; nil means ["/api/admin/"]. With a
+	// Store, latch's own privileged routes are added (ProtectedPrefixes),
+	// whatever the list says.
 	Protect []string
 	// Authenticator is consulted on every request carrying a credential and
 	// required on protected ones; nil refuses every protected request.
@@ -78,6 +80,10 @@ type Options struct {
 	UserHeader, RolesHeader string
 	// StripAuthorization removes Authorization before forwarding.
 	StripAuthorization bool
+	// BodyIdleTimeout ends a forwarded request whose body sends nothing
+	// for this long, so a trickled body cannot hold an upstream connection
+	// for ever; zero = 30s, negative = no limit.
+	BodyIdleTimeout time.Duration
 	// MaxBodyBytes caps bodies of routes latch answers itself; zero = 64 KiB.
 	MaxBodyBytes int64
 	// Login bounds the login route; zero fields take LoginLimits' defaults.
@@ -111,6 +117,7 @@ type Handler struct {
 	lines         *lineWriter // nil: access lines go to log
 	resetURL      *url.URL    // Options.ResetURL parsed; nil without a Store
 	localPrefixes []string    // literal prefixes of the local routes' patterns
+	strip         []string    // request headers removed before anything reads them
 }
 
 // New builds the handler.
@@ -142,6 +149,12 @@ func New(o Options) (*Handler, error) {
 			return nil, fmt.Errorf("proxy: Options.ResetURL: %w", err)
 		}
 	}
+	if o.Store != nil {
+		o.Protect = ProtectedPrefixes(o.Protect)
+	}
+	if o.BodyIdleTimeout == 0 {
+		o.BodyIdleTimeout = 30 * time.Second
+	}
 	if o.Sessions == nil && o.Store != nil {
 		o.Sessions = o.Store
 	}
@@ -169,6 +182,7 @@ func New(o Options) (*Handler, error) {
 	h.fwd = h.forwarder(o.Upstream, &timedTransport{rt: rt, m: m})
 	h.local = http.NewServeMux()
 	h.login = newLoginGuard(o.Login, o.Now)
+	h.strip = append([]string{o.UserHeader, o.RolesHeader}, rewriteHeaders...)
 	h.routes()
 	return h, nil
 }
@@ -182,11 +196,14 @@ type reqState struct {
 	identity    *Identity
 	upstream    time.Duration
 	upstreamErr string
-	decision    string   // allow, deny or error; "" when no policy check ran
-	rule        []string // the deciding rule
-	errorID     string   // the id of the error body latch answered with
-	errorName   string
-	cause       error // why, for the log only
+	decision    string // allow, deny or error; "" when no policy check ran
+	// closeUpstream forwards the request on a connection that is not
+	// reused (see noBodyMethod).
+	closeUpstream bool
+	rule          []string // the deciding rule
+	errorID       string   // the id of the error body latch answered with
+	errorName     string
+	cause         error // why, for the log only
 
 	// Storage for rec and identity, so a request allocates one reqState
 	// rather than three objects.
@@ -237,23 +254,23 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
-	escaped, err := Canonical(r.URL.EscapedPath())
+	if e := checkMethod(r.Method); e != nil {
+		st.class = "local"
+		writeError(w, r, h.log, e, errors.New("refused method "+strconv.Quote(r.Method)))
+		return
+	}
+	t, err := Resolve(r.URL.EscapedPath(), h.opts.Protect)
 	if err != nil {
 		st.class = "local"
 		writeError(w, r, h.log, &Error{Status: http.StatusBadRequest, Name: NameBadData,
 			Message: "The request path was refused: " + err.Error() + "."}, err)
 		return
 	}
-	st.escaped = escaped
-	if st.path, err = unescape(escaped); err != nil {
-		st.class = "local"
-		writeError(w, r, h.log, &Error{Status: 400, Name: NameBadData, Message: "The request path was refused."}, err)
-		return
-	}
-	stripIdentityHeaders(r.Header, []string{h.opts.UserHeader, h.opts.RolesHeader})
+	st.escaped, st.path = t.Escaped, t.Path
+	stripIdentityHeaders(r.Header, h.strip)
 
-	local, class := h.localRoute(r, st)
-	isProtected := Protected(escaped, h.opts.Protect)
+	local, class := h.localRoute(r, &t)
+	isProtected := t.Protected
 	switch {
 	case class != "":
 		st.class = class
@@ -264,12 +281,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	if !h.authenticate(w, r, st, isProtected) {
 		return
 	}
-	if isProtected && !h.authorize(w, r, st) {
-		return
+	if isProtected {
+		ms, e := methods(r)
+		if e != nil {
+			writeError(w, r, h.log, e, errors.New("refused method override"))
+			return
+		}
+		if !h.authorize(w, r, st, ms, t.Readings) {
+			return
+		}
 	}
 	if local != nil {
 		h.local.ServeHTTP(w, local)
 		return
+	}
+	if hasBody(r) {
+		if noBodyMethod(r.Method) {
+			st.closeUpstream = true
+		}
+		if h.opts.BodyIdleTimeout > 0 {
+			r.Body = newIdleBody(w, r.Body, h.opts.BodyIdleTimeout)
+		}
 	}
 	h.fwd.ServeHTTP(w, r)
 }
@@ -321,14 +353,14 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 
 // authorize decides a protected request (see Decide), logs the decision
 // and answers 403 unless it is allowed.
-func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState) bool {
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState, methods, readings []string) bool {
 	id := st.identity
 	if id == nil {
 		// Protected routes always authenticate first; this is a guard.
 		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msgNoAuthHeader}, nil)
 		return false
 	}
-	v := Decide(h.opts.Decider, id.Subject, id.Roles, r.Method, st.escaped)
+	v := Decide(h.opts.Decider, id.Subject, id.Roles, methods, readings)
 	decision := "allow"
 	switch {
 	case v.Err != nil:
@@ -343,34 +375,44 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState
 		return true
 	}
 	writeError(w, r, h.log, &Error{Status: http.StatusForbidden, Name: NameNoAccess,
-		Message: v.Message(r.Method, st.escaped)}, v.Err)
+		Message: v.Message(v.Method, st.escaped)}, v.Err)
 	return false
 }
 
 // Verdict is Decide's answer: the deciding Decision, or Err when the
-// policy could not decide (which denies).
+// policy could not decide (which denies). Method and Path name the request
+// the deciding answer was about.
 type Verdict struct {
 	Decision
-	Err error
+	Method, Path string
+	Err          error
 }
 
-// Decide is the proxy's authorization of a canonical path, shared with
-// `latch policy explain` so both always agree. It asks d about the path
-// and, when it differs, about its lower-case form: a case-insensitive
-// backend reads both the same, so both must be allowed. A nil Decider or
-// an error denies.
-func Decide(d Decider, sub string, roles []string, method, canonical string) Verdict {
-	if d == nil {
+// Decide is the proxy's authorization of a request, shared with `latch
+// policy explain` so both always agree. It asks d about every method the
+// upstream might run (see methods) on every reading of the path (see
+// Resolve), and allows only if all are allowed; the first denial or error
+// decides. A nil Decider or an error denies.
+func Decide(d Decider, sub string, roles []string, methods, readings []string) Verdict {
+	if d == nil || len(methods) == 0 || len(readings) == 0 {
 		return Verdict{Err: errors.New("no policy configured")}
 	}
-	dec, err := d.Decide(sub, roles, method, canonical)
-	if lower := strings.ToLower(canonical); err == nil && dec.Allow && lower != canonical {
-		dec, err = d.Decide(sub, roles, method, lower)
+	var v Verdict
+	for _, m := range methods {
+		for _, p := range readings {
+			dec, err := d.Decide(sub, roles, m, p)
+			v = Verdict{Decision: dec, Method: m, Path: p}
+			if err != nil {
+				v.Decision = Decision{Rule: dec.Rule}
+				v.Err = err
+				return v
+			}
+			if !dec.Allow {
+				return v
+			}
+		}
 	}
-	if err != nil {
-		return Verdict{Decision: Decision{Rule: dec.Rule}, Err: err}
-	}
-	return Verdict{Decision: dec}
+	return v
 }
 
 // Message is the client's 403 message for a denial: the permission the

@@ -5,6 +5,13 @@ import (
 	"strings"
 )
 
+// rewriteHeaders are request headers with which some frameworks and
+// servers let a client replace the path they route on (Symfony and IIS
+// X-Original-URL and X-Rewrite-URL, Spring's and Traefik's
+// X-Forwarded-Prefix, X-Forwarded-Path); a client's copy is never
+// forwarded, since latch decided on the request line's path.
+var rewriteHeaders = []string{"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Prefix", "X-Forwarded-Path"}
+
 // stripIdentityHeaders removes every request header that a backend could read as
 // one of the given names: any case, and with '_' in place of '-' (many
 // servers, CGI and nginx among them, map both to the same variable). It

@@ -7,8 +7,9 @@ import (
 )
 
 // routes registers the routes latch answers itself when it has a Store.
-// Patterns match the lower-cased canonical path; those under a protected
-// prefix pass authentication and the policy first, like any admin route.
+// Patterns match the canonical path with ASCII letters lower-cased (Target's
+// Key); those under a protected prefix, and always those under
+// privilegedPrefixes, pass authentication and the policy first.
 func (h *Handler) routes() {
 	if h.opts.Store == nil {
 		return
@@ -39,18 +40,22 @@ func (h *Handler) handle(pattern string, fn http.HandlerFunc) {
 	h.localPrefixes = append(h.localPrefixes, path)
 }
 
-// localRoute finds the local handler for r and its route class. The
-// returned request has the lower-cased canonical path the pattern matched,
-// so handlers read path values from it. Most requests match nothing: a path
-// that starts with no local pattern's literal prefix is passed at once, and
-// otherwise the mux is probed with a small request; r is copied only on a
-// match.
-func (h *Handler) localRoute(r *http.Request, st *reqState) (*http.Request, string) {
-	lower := strings.ToLower(st.path)
-	if !hasAnyPrefix(lower, h.localPrefixes) {
+// localRoute finds the local handler for r and its route class. Patterns
+// match the Target's Key (the canonical path, ASCII letters lower-cased), and
+// the returned request carries that path, so handlers read their path
+// parameters from the same string the policy decided. Most requests match
+// nothing: a path that starts with no local pattern's literal prefix is
+// passed at once, and otherwise the mux is probed with a small request; r is
+// copied only on a match.
+func (h *Handler) localRoute(r *http.Request, t *Target) (*http.Request, string) {
+	if !hasAnyPrefix(t.Key, h.localPrefixes) {
 		return nil, ""
 	}
-	probe := &http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: lower}}
+	path, err := unescape(t.Key)
+	if err != nil {
+		return nil, ""
+	}
+	probe := &http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: path, RawPath: t.Key}}
 	_, pattern := h.local.Handler(probe)
 	if pattern == "" {
 		return nil, ""
@@ -58,9 +63,27 @@ func (h *Handler) localRoute(r *http.Request, st *reqState) (*http.Request, stri
 	r2 := new(http.Request)
 	*r2 = *r
 	u := *r.URL
-	u.Path, u.RawPath = lower, ""
+	u.Path, u.RawPath = path, t.Key
 	r2.URL = &u
 	return r2, classOf(pattern)
+}
+
+// privilegedPrefixes hold latch's own routes that change users or issue
+// reset links. They are always protected: authenticated and decided by the
+// policy, whatever policy.protect lists.
+var privilegedPrefixes = []string{"/api/admin/user-admin/"}
+
+// ProtectedPrefixes returns the configured protected prefixes with latch's
+// own privileged routes added, as the proxy applies them when it answers
+// those routes itself. `latch policy explain` uses the same list.
+func ProtectedPrefixes(configured []string) []string {
+	out := append([]string(nil), configured...)
+	for _, p := range privilegedPrefixes {
+		if !Protected(p, configured) {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -28,7 +29,7 @@ func cmdPolicy(e *env, args []string) error {
 		fs.Usage()
 		return errUsage
 	}
-	method, raw := strings.ToUpper(fs.Arg(0)), fs.Arg(1)
+	method, raw := fs.Arg(0), fs.Arg(1)
 	cfg, err := config.Load(*path, e.environ)
 	if err != nil {
 		return err
@@ -36,21 +37,32 @@ func cmdPolicy(e *env, args []string) error {
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
-	canonical, err := proxy.Canonical(raw)
+	// The same steps, in the same order, as the proxy (proxy.Handler.serve).
+	if err := proxy.CheckMethod(method); err != nil {
+		var pe *proxy.Error
+		errors.As(err, &pe)
+		fmt.Fprintf(e.stdout, "method: %s\ndecision: refused with %d (%s)\n", method, pe.Status, pe.Message)
+		return nil
+	}
+	protect := proxy.ProtectedPrefixes(cfg.Policy.Protect)
+	t, err := proxy.Resolve(raw, protect)
 	if err != nil {
 		fmt.Fprintf(e.stdout, "path: %s\ndecision: refused with 400 (%v)\n", raw, err)
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "path: %s\n", canonical)
-	if !proxy.Protected(canonical, cfg.Policy.Protect) {
-		fmt.Fprintf(e.stdout, "decision: allow (not under policy.protect %v; forwarded without a policy check)\n", cfg.Policy.Protect)
+	fmt.Fprintf(e.stdout, "path: %s\n", t.Escaped)
+	if len(t.Readings) > 1 {
+		fmt.Fprintf(e.stdout, "readings: %s\n", strings.Join(t.Readings, " "))
+	}
+	if !t.Protected {
+		fmt.Fprintf(e.stdout, "decision: allow (not under the protected prefixes %v; forwarded without a policy check)\n", protect)
 		return nil
 	}
 	eng, err := policy.Open(policyOptions(cfg))
 	if err != nil {
 		return err
 	}
-	d := proxy.Decide(decider{eng}, *sub, roles, method, canonical)
+	d := proxy.Decide(decider{eng}, *sub, roles, []string{method}, t.Readings)
 	switch {
 	case d.Err != nil:
 		fmt.Fprintf(e.stdout, "decision: deny (the policy could not decide: %v)\n", d.Err)
@@ -62,7 +74,10 @@ func cmdPolicy(e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "decision: deny\nrule: none matched")
 	}
 	if !d.Allow && d.Err == nil {
-		fmt.Fprintf(e.stdout, "message: %s\n", d.Message(method, canonical))
+		if d.Path != t.Escaped {
+			fmt.Fprintf(e.stdout, "denied reading: %s\n", d.Path)
+		}
+		fmt.Fprintf(e.stdout, "message: %s\n", d.Message(method, t.Escaped))
 	}
 	return nil
 }

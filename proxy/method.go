@@ -1,0 +1,167 @@
+package proxy
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// overrideHeaders are the request headers with which frameworks let a POST
+// run as another method (express's method-override, Rails' and Laravel's
+// Rack or Symfony middleware, ASP.NET, Google APIs). Any case and '_' for
+// '-' match (see matchesAny).
+var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// overrideParam is the query (and form) parameter with the same use.
+const overrideParam = "_method"
+
+// Errors for methods latch refuses before reading the path.
+var (
+	errMethodCase = &Error{Status: http.StatusBadRequest, Name: NameBadData,
+		Message: "The request method must be an upper-case token."}
+	errMethodTunnel = &Error{Status: http.StatusMethodNotAllowed, Name: NameMethodNotAllowed,
+		Message: "latch does not forward CONNECT or TRACE requests."}
+	errOverride = &Error{Status: http.StatusBadRequest, Name: NameBadData,
+		Message: "A method override (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override or _method) must name a method."}
+)
+
+// CheckMethod is checkMethod for `latch policy explain`: nil, or the
+// *Error the proxy answers with.
+func CheckMethod(m string) error {
+	if e := checkMethod(m); e != nil {
+		return e
+	}
+	return nil
+}
+
+// checkMethod refuses a method that is not an upper-case token, so no
+// backend runs a method that a case-sensitive policy rule did not see
+// (Werkzeug runs "delete" as DELETE), and CONNECT and TRACE, which a sidecar
+// has no reason to forward.
+func checkMethod(m string) *Error {
+	if m == "" {
+		return errMethodCase
+	}
+	for i := 0; i < len(m); i++ {
+		if !isTokenByte(m[i]) || 'a' <= m[i] && m[i] <= 'z' {
+			return errMethodCase
+		}
+	}
+	if m == http.MethodConnect || m == http.MethodTrace {
+		return errMethodTunnel
+	}
+	return nil
+}
+
+// methods returns every method the upstream might run for r: r.Method and
+// each method a method-override header or a _method query parameter names,
+// upper-cased as the frameworks do. A protected request is allowed only if
+// the policy allows all of them. An override that is not a token, or names
+// CONNECT or TRACE, is refused.
+func methods(r *http.Request) ([]string, *Error) {
+	ms := append(make([]string, 0, 2), r.Method)
+	add := func(v string) *Error {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			return nil // frameworks ignore an empty override
+		}
+		for i := 0; i < len(v); i++ {
+			if !isTokenByte(v[i]) {
+				return errOverride
+			}
+		}
+		v = strings.ToUpper(v) // a token is ASCII, so this is ASCII folding
+		if v == http.MethodConnect || v == http.MethodTrace {
+			return errOverride
+		}
+		for _, m := range ms {
+			if m == v {
+				return nil
+			}
+		}
+		ms = append(ms, v)
+		return nil
+	}
+	for k, vs := range r.Header {
+		if !matchesAny(k, overrideHeaders) {
+			continue
+		}
+		for _, v := range vs {
+			// Some frameworks take the first of a list, some the last.
+			for _, part := range strings.Split(v, ",") {
+				if err := add(part); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if q := r.URL.RawQuery; q != "" {
+		if err := queryOverrides(q, add); err != nil {
+			return nil, err
+		}
+	}
+	return ms, nil
+}
+
+// queryOverrides calls add for every value of a query parameter that a
+// framework could read as _method: the key compared after percent-decoding,
+// without regard to ASCII case, and with any "[...]" suffix (qs and PHP
+// arrays) removed. Keys are split on '&' and ';' alike.
+func queryOverrides(q string, add func(string) *Error) *Error {
+	for q != "" {
+		var kv string
+		if i := strings.IndexAny(q, "&;"); i >= 0 {
+			kv, q = q[:i], q[i+1:]
+		} else {
+			kv, q = q, ""
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if !strings.ContainsAny(k, "_%") {
+			continue // cannot read as _method
+		}
+		if dk, err := url.QueryUnescape(k); err == nil {
+			k = dk
+		}
+		if i := strings.IndexByte(k, '['); i >= 0 {
+			k = k[:i]
+		}
+		if !strings.EqualFold(strings.TrimSpace(k), overrideParam) {
+			continue
+		}
+		dv, err := url.QueryUnescape(v)
+		if err != nil {
+			return errOverride
+		}
+		if err := add(dv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// isTokenByte reports whether c may appear in an HTTP token (RFC 9110
+// section 5.6.2).
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// noBodyMethod reports whether a method's request body has no defined
+// meaning (RFC 9110 section 9.3). A backend may then leave a body unread
+// and parse it as the next request on the connection, so such a request is
+// forwarded on a connection that is closed after it (see forwarder).
+func noBodyMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
+		return true
+	}
+	return false
+}
+
+// hasBody reports whether r carries a request body.
+func hasBody(r *http.Request) bool {
+	return r.ContentLength > 0 || r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody
+}
