@@ -17,16 +17,23 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	err := run(ctx, os.Args[1:], os.Environ(), os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode tells the user about err, as main does, and returns the exit
+// status: 0 for nil, 2 for a usage error (the usage was printed already),
+// else 1 after printing "latch: " and the error.
+func exitCode(err error, stderr io.Writer) int {
 	switch {
 	case err == nil:
+		return 0
 	case errors.Is(err, errUsage):
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "latch:", err)
-		os.Exit(1)
+		return 2
 	}
+	fmt.Fprintln(stderr, "latch:", err)
+	return 1
 }
 
 // errUsage means the usage was already printed; exit 2 without more.
