@@ -29,6 +29,10 @@ func Keys() []Key {
 	return keys
 }
 
+// EnvName is the environment variable that overrides the key at path:
+// "policy.rules" is LATCH_POLICY_RULES.
+func EnvName(path string) string { return envName(path) }
+
 func envName(path string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }

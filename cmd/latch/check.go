@@ -10,8 +10,10 @@ import (
 )
 
 // cmdCheck validates what serve would load, without listening or opening
-// the store: the config, the policy model, rules and known answers, and the
-// configured key files. It prints every problem it finds.
+// the store: the config, the policy model, rules and known answers, the
+// data dir (that serve could create and write it), the signing key and
+// the other key files. It creates and writes nothing. It prints every
+// problem it finds.
 func cmdCheck(e *env, args []string) error {
 	fs := newFlags("check", "check --config FILE", e.stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
@@ -36,9 +38,18 @@ func cmdCheck(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "policy: ok (%d rules: %d policies, %d role links; %d known answers passed; hash %s)\n",
 			rep.Rules, rep.Policies, rep.RoleLinks, rep.Tests, rep.Hash)
 	}
-	if cfg.Auth.SigningKeyFile != "" || len(cfg.Auth.JWT.PublicKeyFiles) > 0 || cfg.Auth.APITokensFile != "" {
-		j := cfg.Auth.JWT
-		_, err := authn.New(authn.Options{SigningKeyFile: cfg.Auth.SigningKeyFile, PublicKeyFiles: j.PublicKeyFiles,
+	if err := checkDataDir(cfg.DataDir); err != nil {
+		errs = append(errs, err)
+	} else {
+		fmt.Fprintf(e.stdout, "data_dir %s: ok\n", cfg.DataDir)
+	}
+	if err := checkSigningKey(cfg); err != nil {
+		errs = append(errs, err)
+	} else {
+		fmt.Fprintln(e.stdout, "signing key: ok")
+	}
+	if j := cfg.Auth.JWT; len(j.PublicKeyFiles) > 0 || cfg.Auth.APITokensFile != "" {
+		_, err := authn.New(authn.Options{PublicKeyFiles: j.PublicKeyFiles,
 			Issuer: j.Issuer, Audience: j.Audience, APITokensFile: cfg.Auth.APITokensFile})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("auth: %w", err))

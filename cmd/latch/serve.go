@@ -9,12 +9,18 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"io/fs"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/policy"
 	"github.com/latch-dev/latch/proxy"
+	"github.com/latch-dev/latch/resetstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -32,12 +38,26 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 	}
 	cfg, err := config.Load(*path, e.environ)
 	if err != nil {
+		return oneLine(err)
+	}
+	return oneLine(serve(ctx, e, cfg, func(proxyAddr, adminAddr string) {
+		fmt.Fprintf(e.stdout, "proxy listening on http://%s\nadmin listening on http://%s\n", proxyAddr, adminAddr)
+	}))
+}
+
+// oneLine makes a multi-line error (errors.Join) one line, "; " between
+// the parts: a failed start prints exactly one line.
+func oneLine(err error) error {
+	if err == nil || !strings.Contains(err.Error(), "\n") {
 		return err
 	}
-	return serve(ctx, e, cfg, func(proxyAddr, adminAddr string) {
-		fmt.Fprintf(e.stdout, "proxy listening on http://%s\nadmin listening on http://%s\n", proxyAddr, adminAddr)
-	})
+	return lineError{err}
 }
+
+type lineError struct{ err error }
+
+func (e lineError) Error() string { return strings.ReplaceAll(e.err.Error(), "\n", "; ") }
+func (e lineError) Unwrap() error { return e.err }
 
 // app is everything serve builds from a config, before it listens.
 type app struct {
@@ -62,9 +82,10 @@ func (a *app) close() error {
 	return errors.Join(errs...)
 }
 
-// build opens and wires every part the config names.
-func build(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (a *app, err error) {
-	a = &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+// build opens and wires every part the config names. On error it closes
+// what it opened.
+func build(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			_ = a.close()
@@ -132,25 +153,20 @@ func serve(ctx context.Context, e *env, cfg *config.Config, listening func(proxy
 	} else {
 		logOut = &syncWriter{w: logOut}
 	}
-	log, accessLog, err := newLogger(cfg.Log, logOut)
+	held := &heldWriter{w: logOut}
+	log, accessLog, err := newLogger(cfg.Log, held)
 	if err != nil {
 		return err
 	}
-	a, err := build(cfg, log, accessLog)
+	a, proxyLn, adminLn, err := start(cfg, log, accessLog)
+	// A failed start prints only its error (the logs too at level debug);
+	// a good one prints the logs it held.
+	held.open(err == nil || cfg.Log.Level == "debug")
 	if err != nil {
 		return err
 	}
 	defer func() { _ = a.close() }()
 
-	proxyLn, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	adminLn, err := net.Listen("tcp", cfg.AdminListen)
-	if err != nil {
-		proxyLn.Close()
-		return fmt.Errorf("admin_listen: %w", err)
-	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
 	proxySrv := &http.Server{
 		Handler:           a.handler,
@@ -236,4 +252,123 @@ func newLogger(c config.Log, w io.Writer) (log *slog.Logger, accessLog io.Writer
 		accessLog = w
 	}
 	return slog.New(slog.NewJSONHandler(w, o)), accessLog, nil
+}
+
+// start takes the ports, checks the data dir and the signing key, and
+// builds the app. Its errors name the config key at fault and say what to
+// do, in one line each.
+func start(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (*app, net.Listener, net.Listener, error) {
+	proxyLn, err := listen("listen", cfg.Listen)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	adminLn, err := listen("admin_listen", cfg.AdminListen)
+	if err != nil {
+		proxyLn.Close()
+		return nil, nil, nil, err
+	}
+	a, err := prepare(cfg, log, accessLog)
+	if err != nil {
+		proxyLn.Close()
+		adminLn.Close()
+		return nil, nil, nil, err
+	}
+	return a, proxyLn, adminLn, nil
+}
+
+// prepare checks the data dir and the signing key, then builds the app.
+func prepare(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (*app, error) {
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	if err := checkSigningKey(cfg); err != nil {
+		return nil, err
+	}
+	a, err := build(cfg, log, accessLog)
+	if err != nil {
+		return nil, explainStart(cfg, err)
+	}
+	return a, nil
+}
+
+// listen listens on addr, the value of the config key key.
+func listen(key, addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	switch {
+	case err == nil:
+		return ln, nil
+	case errors.Is(err, syscall.EADDRINUSE):
+		return nil, fmt.Errorf("%s: %s is already in use by another program (or another latch); stop it, or choose another address with %s (%s)",
+			key, addr, key, config.EnvName(key))
+	}
+	return nil, fmt.Errorf("%s: cannot listen on %s: %s; fix %s (%s)", key, addr, reason(err), key, config.EnvName(key))
+}
+
+// explainStart puts an error from build in the user's terms: which key,
+// what is wrong, what to do.
+func explainStart(cfg *config.Config, err error) error {
+	var fe *policy.FileError
+	switch {
+	case errors.As(err, &fe):
+		key, what := "policy", "policy file"
+		switch fe.Path {
+		case cfg.Policy.Model:
+			key, what = "policy.model", "Casbin model file"
+		case cfg.Policy.Rules:
+			key, what = "policy.rules", "Casbin policy file"
+		case cfg.Policy.Tests:
+			key, what = "policy.tests", "known-answer file"
+		}
+		if fe.Line == 0 {
+			if _, serr := os.Stat(fe.Path); errors.Is(serr, fs.ErrNotExist) {
+				return fmt.Errorf("%s: %s does not exist; create it, or point %s (%s) at your %s",
+					key, fe.Path, key, config.EnvName(key), what)
+			} else if serr != nil {
+				return fmt.Errorf("%s: cannot read %s: %s; make it a file readable by %s", key, fe.Path, reason(serr), whoAmI())
+			}
+		}
+		return fmt.Errorf("%s: %s; fix the file (latch check --config FILE lists every problem)", key, fe)
+	case errors.Is(err, resetstore.ErrLocked):
+		who := "another process"
+		if pid := holderPID(cfg.DataDir); pid != "" {
+			who = "another latch (pid " + pid + ")"
+		}
+		return fmt.Errorf("data_dir: %s is in use by %s; stop it, or give this latch its own data_dir (LATCH_DATA_DIR)", cfg.DataDir, who)
+	}
+	return err
+}
+
+// heldWriter holds what is written to it until open, then passes writes
+// through to w. Start-up logs wait in it, so that a failed start prints
+// only its one line.
+type heldWriter struct {
+	w       io.Writer
+	passing atomic.Bool
+	mu      sync.Mutex
+	buf     []byte
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	if h.passing.Load() {
+		return h.w.Write(p)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.passing.Load() {
+		return h.w.Write(p)
+	}
+	h.buf = append(h.buf, p...)
+	return len(p), nil
+}
+
+// open writes what was held if keep, drops it otherwise, and passes every
+// later write through.
+func (h *heldWriter) open(keep bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if keep && len(h.buf) > 0 {
+		_, _ = h.w.Write(h.buf)
+	}
+	h.buf = nil
+	h.passing.Store(true)
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -10,14 +11,16 @@ import (
 	"strings"
 
 	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/resetstore"
 	"github.com/latch-dev/latch/resetstore/etcdstore"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// openEtcd opens the etcd backend (store.backend: etcd). It does not wait
-// for etcd unless authentication is configured: latch starts, answers 503
-// on the routes that need the store and reports not ready until etcd
-// answers.
+// openEtcd opens the etcd backend (store.backend: etcd) and waits up to
+// store.etcd.dial_timeout for an answer: a latch that cannot reach etcd
+// when it starts is misconfigured more often than not, so it stops with
+// the endpoints it tried. Once running, an outage only makes the routes
+// that need the store answer 503 until etcd is back.
 func openEtcd(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (backend, error) {
 	o, err := etcdOptions(cfg)
 	if err != nil {
@@ -25,7 +28,32 @@ func openEtcd(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	}
 	o.Logger = log
 	o.Registerer = reg
-	return etcdstore.Open(o)
+	s, err := etcdstore.Open(o)
+	if err != nil {
+		// Not `return etcdstore.Open(o)`: a nil *Store in a backend is
+		// not a nil backend.
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, etcdUnreachable(cfg)
+		}
+		return nil, fmt.Errorf("store.etcd: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Store.Etcd.DialTimeout.D())
+	defer cancel()
+	if err := s.Ping(ctx); err != nil {
+		_ = s.Close()
+		if errors.Is(err, resetstore.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+			return nil, etcdUnreachable(cfg)
+		}
+		return nil, fmt.Errorf("store.etcd: etcd at %s refused latch: %v; check store.etcd.username, password_file and the TLS files",
+			strings.Join(cfg.Store.Etcd.Endpoints, ", "), err)
+	}
+	return s, nil
+}
+
+func etcdUnreachable(cfg *config.Config) error {
+	e := cfg.Store.Etcd
+	return fmt.Errorf("store.etcd.endpoints: no etcd member answered at %s within store.etcd.dial_timeout (%s); start etcd, or fix store.etcd.endpoints (LATCH_STORE_ETCD_ENDPOINTS) and its TLS settings",
+		strings.Join(e.Endpoints, ", "), e.DialTimeout)
 }
 
 // etcdOptions maps the config to etcdstore.Options, reading the password

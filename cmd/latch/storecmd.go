@@ -113,13 +113,17 @@ func openMigrator(cfg *config.Config, name string, source bool) (migratorBackend
 			return nil, errors.New("store.etcd.endpoints: must list at least one etcd client URL to migrate to or from etcd")
 		}
 		b, err = openEtcd(cfg, nil, nil)
+	default:
+		return nil, fmt.Errorf("%q is not a store backend (bbolt or etcd)", name)
 	}
 	if err != nil {
 		return nil, err
 	}
 	m, ok := b.(migratorBackend)
 	if !ok {
-		b.Close()
+		if b != nil {
+			b.Close()
+		}
 		return nil, fmt.Errorf("the %s backend cannot export or import", name)
 	}
 	return m, nil
