@@ -42,3 +42,9 @@ func SetSweepBatch(s *Store, n int) { s.sweepBatch = n }
 
 // QueueLen reports how many issuance requests wait for the issuer.
 func QueueLen(s *Store) int { return len(s.issueq) }
+
+// PutRaw writes key -> value into the named bucket as it is, for tests of
+// damaged files.
+func PutRaw(s *Store, name string, key, value []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(name)).Put(key, value) })
+}

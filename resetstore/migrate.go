@@ -35,6 +35,13 @@ type UserRecord struct {
 	// ResetIssued is when the user's last reset token was issued (the rate
 	// limit counts from it); zero if never.
 	ResetIssued time.Time `json:"reset_issued,omitzero"`
+	// Generation identifies the user's state for sessions: a random
+	// non-zero number drawn again (never to the same value) whenever the
+	// password is set and when the user is created, so a deleted and
+	// re-created user has another one. latch's login tokens carry it and
+	// are refused once it differs. Zero in records written before it
+	// existed; they keep it until their next change.
+	Generation uint64 `json:"gen,omitempty"`
 }
 
 // User is the record as callers see it: without the hash.
@@ -45,6 +52,7 @@ func (r *UserRecord) User() User {
 		HasPassword:     r.PasswordHash != "",
 		Created:         r.Created,
 		PasswordChanged: r.PasswordChanged,
+		Generation:      r.Generation,
 	}
 }
 

@@ -3,6 +3,7 @@ package resetstore
 import (
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -87,4 +88,16 @@ func VerifyUser(rec *UserRecord, password string, dummyHash func() string) (User
 		return User{}, false, nil
 	}
 	return rec.User(), true, nil
+}
+
+// NewGeneration draws a user's next Generation: random, never zero and
+// never prev.
+func NewGeneration(prev uint64) uint64 {
+	var b [8]byte
+	for {
+		_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+		if g := binary.BigEndian.Uint64(b[:]); g != 0 && g != prev {
+			return g
+		}
+	}
 }

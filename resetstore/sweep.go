@@ -28,7 +28,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return removed, err
 		}
-		n := 0
+		n, seen := 0, 0
 		now := s.now()
 		// Keys below limit have expiry <= now: expired (see checkToken).
 		limit := expiryKey(now.Add(1), tokenHash{})
@@ -42,13 +42,20 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 				}
 				keys = append(keys, bytes.Clone(k))
 			}
+			seen = len(keys)
 			for _, k := range keys {
-				h := tokenHash(k[8:])
-				r, err := getToken(tx, h)
-				if err != nil {
+				if err := tx.Bucket([]byte(bucketTokenExpiry)).Delete(k); err != nil {
 					return err
 				}
-				if err := tx.Bucket([]byte(bucketTokenExpiry)).Delete(k); err != nil {
+				h, ok := expiryKeyHash(k)
+				if !ok {
+					// A damaged index entry: it names no token, so it
+					// only goes (and is not counted).
+					s.log.Warn("removed a malformed token expiry index entry", "len", len(k))
+					continue
+				}
+				r, err := getToken(tx, h)
+				if err != nil {
 					return err
 				}
 				if err := deleteToken(tx, h, r); err != nil {
@@ -62,7 +69,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 			return removed, err
 		}
 		removed += n
-		if n < s.sweepBatch {
+		if seen < s.sweepBatch {
 			if removed > 0 {
 				s.log.Debug("swept expired reset tokens", "removed", removed)
 			}
@@ -108,7 +115,11 @@ func (s *Store) ActiveTokens(ctx context.Context) (int, error) {
 		c := tx.Bucket([]byte(bucketTokenExpiry)).Cursor()
 		// First key whose expiry is strictly after now.
 		for k, _ := c.Seek(expiryKey(now.Add(1), tokenHash{})); k != nil; k, _ = c.Next() {
-			r, err := getToken(tx, tokenHash(k[8:]))
+			h, ok := expiryKeyHash(k)
+			if !ok {
+				continue // a damaged index entry; Sweep removes it
+			}
+			r, err := getToken(tx, h)
 			if err != nil {
 				return err
 			}
@@ -119,4 +130,13 @@ func (s *Store) ActiveTokens(ctx context.Context) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// expiryKeyHash returns the token hash of an expiry index key (see
+// bucketTokenExpiry), or false if the key does not have that shape.
+func expiryKeyHash(k []byte) (tokenHash, bool) {
+	if len(k) != 8+len(tokenHash{}) {
+		return tokenHash{}, false
+	}
+	return tokenHash(k[8:]), true
 }

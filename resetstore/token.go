@@ -299,6 +299,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 			return err
 		}
 		u.PasswordHash, u.PasswordChanged = pw, now
+		u.Generation = NewGeneration(u.Generation)
 		if err := putUser(tx, u); err != nil {
 			return err
 		}

@@ -27,6 +27,9 @@ type User struct {
 	// PasswordChanged is when the password was last set; zero if never
 	// (AddUser with a password counts as setting it).
 	PasswordChanged time.Time
+	// Generation is the user's session generation (see
+	// UserRecord.Generation): what a login token is tied to.
+	Generation uint64
 }
 
 // cloneRoles copies roles so callers cannot alias stored state; none is nil.
@@ -92,7 +95,7 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	defer done()
 
 	now := s.now()
-	rec := &UserRecord{Email: key, Roles: cloneRoles(roles), Created: now}
+	rec := &UserRecord{Email: key, Roles: cloneRoles(roles), Created: now, Generation: NewGeneration(0)}
 	if password != "" {
 		if rec.PasswordHash, err = hashPassword(password, s.hash); err != nil {
 			return User{}, err
@@ -186,7 +189,9 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	return err
 }
 
-// SetRoles replaces the user's roles.
+// SetRoles replaces the user's roles. It keeps the user's Generation: a
+// session serves the roles stored now (see proxy's session check), so a
+// role change takes effect without ending it.
 func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (User, error) {
 	key, err := normalizeEmail(email)
 	if err != nil {
@@ -239,6 +244,7 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 			return err
 		}
 		r.PasswordHash, r.PasswordChanged = h, now
+		r.Generation = NewGeneration(r.Generation)
 		if err := putUser(tx, r); err != nil {
 			return err
 		}
@@ -251,7 +257,10 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 	return err
 }
 
-// VerifyPassword reports whether password is the user's password. A denial
+// VerifyPassword reports whether password is the user's password. The
+// returned User, Generation included, is the record the hash was read with,
+// so a token minted from it is tied to the state before the (slow) check:
+// a password set meanwhile ends it. A denial
 // is not an error: an unknown or malformed email, a user without a password
 // and a wrong password all return false with a nil error, after an argon2id
 // computation of about the same cost. err is only for a store failure.

@@ -225,6 +225,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 		used := *t.rec
 		used.Used = now
 		st.rec.PasswordHash, st.rec.PasswordChanged = pw, now
+		st.rec.Generation = resetstore.NewGeneration(st.rec.Generation)
 		ops := append(s.putToken(h, &used, t.lease), s.putUser(st.rec))
 		var others []resetstore.TokenHash
 		for _, o := range st.live {

@@ -137,7 +137,8 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	defer done()
 
 	now := s.now()
-	rec := &resetstore.UserRecord{Email: key, Roles: slices.Clone(roles), Created: now, PasswordHash: pw}
+	rec := &resetstore.UserRecord{Email: key, Roles: slices.Clone(roles), Created: now, PasswordHash: pw,
+		Generation: resetstore.NewGeneration(0)}
 	if pw != "" {
 		rec.PasswordChanged = now
 	}
@@ -250,7 +251,8 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	return err
 }
 
-// SetRoles replaces the user's roles.
+// SetRoles replaces the user's roles. It keeps the user's Generation (see
+// resetstore.Store.SetRoles).
 func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (resetstore.User, error) {
 	key, err := resetstore.NormalizeEmail(email)
 	if err != nil {
@@ -301,6 +303,7 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 			return nil, nil, resetstore.ErrUserNotFound
 		}
 		st.rec.PasswordHash, st.rec.PasswordChanged = h, now
+		st.rec.Generation = resetstore.NewGeneration(st.rec.Generation)
 		return append([]clientv3.Op{s.putUser(st.rec)}, s.dropTokens(key, st.live)...), nil, nil
 	})
 	if err == nil {
@@ -309,7 +312,9 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 	return err
 }
 
-// VerifyPassword reports whether password is the user's password. A denial
+// VerifyPassword reports whether password is the user's password. The
+// returned User, Generation included, is the record the hash was read
+// with (see resetstore.Store.VerifyPassword). A denial
 // is not an error: an unknown or malformed email, a user without a password
 // and a wrong password all return false with a nil error, after an argon2id
 // computation of about the same cost. err is only for a store failure.

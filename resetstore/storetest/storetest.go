@@ -89,6 +89,8 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteUserRemovesTokens", testDeleteUserRemovesTokens},
 		{"ActiveTokens", testActiveTokens},
 		{"ExportImport", testExportImport},
+		{"Generation", testGeneration},
+		{"GenerationMigrates", testGenerationMigrates},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
