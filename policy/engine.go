@@ -26,6 +26,14 @@ type Options struct {
 	// PollInterval is how often Watch re-reads the files in case a change
 	// notification was missed. Zero means 30s; negative disables polling.
 	PollInterval time.Duration
+	// Settle is how long changed files must read the same before they are
+	// applied, so a file written in pieces is never loaded half-written:
+	// Watch (notification or poll) and Reload (SIGHUP) read the files, and
+	// install them only once a second read, Settle later, finds the same
+	// bytes; meanwhile the policy in force stays. Zero means 1s; negative
+	// applies a change as soon as it is read (no settling). See doc.go,
+	// "Writing the files".
+	Settle time.Duration
 	// CacheEntries bounds the decisions remembered for the policy in force
 	// (each policy starts with an empty cache). Zero means 32768; negative
 	// turns caching off.
@@ -39,6 +47,7 @@ type Options struct {
 const (
 	defaultMaxRuleDrop  = 0.5
 	defaultPollInterval = 30 * time.Second
+	defaultSettle       = time.Second
 )
 
 func (o Options) withDefaults() (Options, error) {
@@ -53,6 +62,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.PollInterval == 0 {
 		o.PollInterval = defaultPollInterval
+	}
+	if o.Settle == 0 {
+		o.Settle = defaultSettle
 	}
 	if o.CacheEntries == 0 {
 		o.CacheEntries = defaultCacheEntries
@@ -77,6 +89,13 @@ type Engine struct {
 	mu    sync.Mutex // serialises loads; guards gen, tried and m's info label
 	gen   uint64
 	tried [32]byte // digest of the content the last load attempt read (or of its read error)
+
+	// pending is the digest of changed content Watch read and is letting
+	// settle (settle.go); valid when hasPending.
+	pending    [32]byte
+	hasPending bool
+	// after starts a settle wait: time.After, replaced by tests.
+	after func(time.Duration) <-chan time.Time
 }
 
 // Open loads and validates the files and returns an Engine deciding with
@@ -95,7 +114,7 @@ func Open(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: opts, log: opts.Logger, m: newMetrics()}
+	e := &Engine{opts: opts, log: opts.Logger, m: newMetrics(), after: time.After}
 	if opts.Registerer != nil {
 		if err := e.m.register(opts.Registerer); err != nil {
 			return nil, fmt.Errorf("policy: registering metrics: %w", err)
@@ -126,34 +145,45 @@ func (e *Engine) Hash() string { return e.cur.Load().hash }
 // and installs it atomically. On failure the running policy stays in force,
 // the reason is logged with file and line, and returned. It is what SIGHUP
 // should call; it always reloads, even if the files look unchanged.
+//
+// Files that differ from the policy in force are loaded only once settled
+// (Options.Settle), as Watch does: Reload reads them, waits Settle, reads
+// them again, and loads what it read once two reads in a row agree. So a
+// SIGHUP that brings an edit returns after Settle, and one that a tool sends
+// mid-write does not load half a file. If the files are still changing
+// after maxReloadWaits waits, Reload gives up with ErrUnsettled and the
+// policy in force stays (a running Watch loads the files once they settle).
+// Files that hold the policy in force, or Settle < 0, need no wait.
 func (e *Engine) Reload() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	src, digest, err := e.read()
-	if cur := e.cur.Load(); err == nil && digest == cur.digest {
-		// The files hold the policy in force (often the watcher already
-		// loaded them): a successful reload with nothing to build, so a
-		// SIGHUP after an edit never builds the same policy twice.
-		e.tried = digest
-		e.m.reloadOK.Inc()
-		e.m.installed(cur, float64(e.opts.Now().UnixNano())/1e9)
-		e.log.Info("policy reloaded: files unchanged", "generation", cur.gen, "hash", cur.hash)
-		return nil
+	var prev [32]byte
+	for waits := 0; ; waits++ {
+		e.mu.Lock()
+		src, digest, err := e.read()
+		if cur := e.cur.Load(); err == nil && digest == cur.digest {
+			// The files hold the policy in force (often the watcher already
+			// loaded them): a successful reload with nothing to build, so a
+			// SIGHUP after an edit never builds the same policy twice.
+			e.tried = digest
+			e.m.reloadOK.Inc()
+			e.m.installed(cur, float64(e.opts.Now().UnixNano())/1e9)
+			e.mu.Unlock()
+			e.log.Info("policy reloaded: files unchanged", "generation", cur.gen, "hash", cur.hash)
+			return nil
+		}
+		if e.opts.Settle < 0 || (waits > 0 && digest == prev) {
+			err = e.reloadLocked(src, digest, err)
+			e.mu.Unlock()
+			return err
+		}
+		e.mu.Unlock()
+		if waits == maxReloadWaits {
+			e.log.Warn("policy reload skipped: files still changing; previous policy stays in force",
+				"settle", e.opts.Settle, "waits", waits)
+			return fmt.Errorf("%w after %d waits of %v", ErrUnsettled, waits, e.opts.Settle)
+		}
+		prev = digest
+		<-e.after(e.opts.Settle) // not holding mu: decisions and Watch go on
 	}
-	return e.reloadLocked(src, digest, err)
-}
-
-// reloadIfChanged is Reload for the watcher: it does nothing when the files
-// hold what the last attempt read, so an unchanged or still-broken file is
-// not reloaded, counted and logged again on every poll.
-func (e *Engine) reloadIfChanged() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	src, digest, err := e.read()
-	if digest == e.tried {
-		return
-	}
-	_ = e.reloadLocked(src, digest, err) // logged and counted there
 }
 
 // read is readSources for a reload attempt. On a read error the digest

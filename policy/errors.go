@@ -29,3 +29,8 @@ func fileErr(path string, line int, format string, args ...any) *FileError {
 // used: it is empty, or it starts with the role prefix and could be mistaken
 // for a role.
 var ErrSubject = errors.New("policy: invalid subject")
+
+// ErrUnsettled is returned by Reload when the files kept changing for
+// maxReloadWaits settle times (Options.Settle): nothing was loaded and the
+// policy in force stays.
+var ErrUnsettled = errors.New("policy: files still changing")

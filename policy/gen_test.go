@@ -237,7 +237,9 @@ func writePolicy(tb testing.TB, modelText, csv string) Options {
 
 func writePolicyIn(tb testing.TB, dir, modelText, csv string) Options {
 	tb.Helper()
-	o := Options{ModelPath: filepath.Join(dir, "model.conf"), RulesPath: filepath.Join(dir, "policy.csv"), PollInterval: -1, MaxRuleDrop: 1}
+	// Settle -1: these tests and benchmarks edit and Reload at once, and
+	// measure or check the load itself; settle_test.go tests settling.
+	o := Options{ModelPath: filepath.Join(dir, "model.conf"), RulesPath: filepath.Join(dir, "policy.csv"), PollInterval: -1, MaxRuleDrop: 1, Settle: -1}
 	for path, content := range map[string]string{o.ModelPath: modelText, o.RulesPath: csv} {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			tb.Fatal(err)

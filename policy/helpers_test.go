@@ -40,8 +40,13 @@ func newFixture(t *testing.T) fixture {
 	return f
 }
 
+// testSettle is the fixture's Options.Settle: short, so tests that edit
+// and reload stay quick, while the watcher and Reload still go through
+// settling with real timers. settle_test.go controls the wait instead.
+const testSettle = 10 * time.Millisecond
+
 func (f fixture) options() Options {
-	return Options{ModelPath: f.model, RulesPath: f.rules, TestsPath: f.tests, PollInterval: -1}
+	return Options{ModelPath: f.model, RulesPath: f.rules, TestsPath: f.tests, PollInterval: -1, Settle: testSettle}
 }
 
 func (f fixture) open(t *testing.T) *Engine {

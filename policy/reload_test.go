@@ -123,6 +123,7 @@ func TestReloadKubernetesConfigMap(t *testing.T) {
 		RulesPath:    filepath.Join(dir, "policy.csv"),
 		TestsPath:    filepath.Join(dir, "policy.tests"),
 		PollInterval: -1,
+		Settle:       testSettle,
 	})
 	if err != nil {
 		t.Fatal(err)

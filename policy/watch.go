@@ -11,7 +11,8 @@ import (
 
 // debounce is how long Watch waits after the last change notification
 // before reading the files, so an editor's or kubelet's burst of events
-// leads to one reload of the finished files.
+// leads to one read. What it reads is loaded only once settled
+// (Options.Settle, watchCheck).
 const debounce = 150 * time.Millisecond
 
 // Watch reloads the policy when its files change, until ctx is done; then it
@@ -20,8 +21,10 @@ const debounce = 150 * time.Millisecond
 // of the ..data symlink alike, and it also re-reads the files every
 // PollInterval in case a notification is missed (network file systems, a
 // symlinked file in another directory). Either way a reload happens only
-// when the content differs from what the last attempt read, and it goes
-// through the same validation as Reload.
+// when the content differs from what the last attempt read, only once it
+// has settled (it reads the same again Settle later; until then the policy
+// in force stays, see watchCheck), and it goes through the same validation
+// as Reload.
 //
 // If change notifications cannot be set up, Watch logs why and polls; it
 // returns an error only when it can neither be notified nor poll.
@@ -40,9 +43,17 @@ func (e *Engine) Watch(ctx context.Context) error {
 		defer t.Stop()
 		poll = t.C
 	}
-	// The first tick of settle catches edits made between Open and Watch.
-	settle := time.NewTimer(debounce)
-	defer settle.Stop()
+	// The first tick of quiet catches edits made between Open and Watch.
+	quiet := time.NewTimer(debounce)
+	defer quiet.Stop()
+	// settled fires when changed content has waited Settle (watchCheck);
+	// nil when nothing is pending.
+	var settled <-chan time.Time
+	check := func() {
+		if c := e.watchCheck(false); c != nil {
+			settled = c
+		}
+	}
 	names := e.watchedNames()
 	for {
 		select {
@@ -54,7 +65,7 @@ func (e *Engine) Watch(ctx context.Context) error {
 				continue
 			}
 			if names[filepath.Base(ev.Name)] {
-				settle.Reset(debounce)
+				quiet.Reset(debounce)
 			}
 		case err, ok := <-errs:
 			if !ok {
@@ -62,10 +73,12 @@ func (e *Engine) Watch(ctx context.Context) error {
 				continue
 			}
 			e.log.Warn("policy file watcher error; polling continues", "err", err)
-		case <-settle.C:
-			e.reloadIfChanged()
+		case <-quiet.C:
+			check()
 		case <-poll:
-			e.reloadIfChanged()
+			check()
+		case <-settled:
+			settled = e.watchCheck(true)
 		}
 	}
 }
