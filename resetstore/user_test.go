@@ -51,7 +51,10 @@ func TestUserCRUD(t *testing.T) {
 	u := mustAddUser(t, s, "Carol@Example.COM", "correct horse battery", "admin", "editor")
 	want := resetstore.User{
 		Email: "carol@example.com", Roles: []string{"admin", "editor"}, HasPassword: true,
-		Created: created, PasswordChanged: created,
+		Created: created, PasswordChanged: created, Generation: u.Generation,
+	}
+	if u.Generation == 0 {
+		t.Errorf("AddUser: Generation 0, want a drawn one")
 	}
 	if !reflect.DeepEqual(u, want) {
 		t.Fatalf("AddUser = %+v, want %+v", u, want)
@@ -117,7 +120,7 @@ func TestUserNeverExposesHash(t *testing.T) {
 	for f := range reflect.TypeFor[resetstore.User]().Fields() {
 		fields = append(fields, f.Name)
 	}
-	if want := []string{"Email", "Roles", "HasPassword", "Created", "PasswordChanged"}; !slices.Equal(fields, want) {
+	if want := []string{"Email", "Roles", "HasPassword", "Created", "PasswordChanged", "Generation"}; !slices.Equal(fields, want) {
 		t.Errorf("User fields = %v, want %v", fields, want)
 	}
 	list, err := s.ListUsers(context.Background())
