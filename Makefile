@@ -31,6 +31,7 @@ lint:
 # A short run of each fuzz target (seed corpora always run in `make test`).
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzCanonical$$' -fuzztime=$(FUZZTIME) ./proxy/
+	$(GO) test -run='^$$' -fuzz='^FuzzRouting$$' -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz='^FuzzDecodeObject$$' -fuzztime=$(FUZZTIME) ./proxy/
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthenticate$$' -fuzztime=$(FUZZTIME) ./proxy/authn/
 	$(GO) test -run='^$$' -fuzz='^FuzzKeyPattern$$' -fuzztime=$(FUZZTIME) ./policy/

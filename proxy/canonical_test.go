@@ -119,7 +119,8 @@ func readings(raw string) []string {
 
 func FuzzCanonical(f *testing.F) {
 	for _, s := range []string{"/", "/api/admin/x", "/public/../api/admin", "/%2e%2e/api/admin", "//api//admin",
-		"/API/ADMIN", "/api/admin;x", "/a/%2f/b", "/a%252e%252e/", "/api/%41dmin/", "/x/..%2fapi/admin", "/a\\..\\api\\admin"} {
+		"/API/ADMIN", "/api/admin;x", "/a/%2f/b", "/a%252e%252e/", "/api/%41dmin/", "/x/..%2fapi/admin", "/a\\..\\api\\admin",
+		"/ap%C4%B0/admin/x", "/ap%C4%B1/admin/", "/api/%E2%84%AAdmin", "/%EF%BD%81pi/admin/"} {
 		f.Add(s)
 	}
 	prefixes := []string{"/api/admin/"}
@@ -143,8 +144,11 @@ func FuzzCanonical(f *testing.F) {
 			strings.HasSuffix(out, "/.") || strings.HasSuffix(out, "/..") || strings.ContainsAny(out, "\\;\x00") {
 			t.Fatalf("Canonical(%q) = %q is not clean", in, out)
 		}
-		// Protection is never lost under any reading of the input.
-		if Protected(out, prefixes) {
+		// Protection is never lost under any reading of the input,
+		// Unicode case folding included (see Resolve).
+		if tg, err := Resolve(in, prefixes); err != nil || tg.Escaped != out {
+			t.Fatalf("Resolve(%q) = %q, %v; Canonical gives %q", in, tg.Escaped, err, out)
+		} else if tg.Protected {
 			return
 		}
 		for _, r := range readings(in) {

@@ -153,19 +153,28 @@ func asciiReading(r rune) string {
 	return lowerASCII(s)
 }
 
-// lowerASCII lower-cases ASCII letters only; every other byte is kept.
-// strings.ToLower is not used on paths: it folds with Unicode rules.
+// lowerASCII lower-cases ASCII letters only, leaving the hex digits of
+// percent-escapes as they are; every other byte is kept. strings.ToLower is
+// not used on paths: it folds with Unicode rules.
 func lowerASCII(s string) string {
+	var b []byte
 	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				b[j] = lowerByte(b[j])
+		c := s[i]
+		if c == '%' {
+			i += 2
+			continue
+		}
+		if 'A' <= c && c <= 'Z' {
+			if b == nil {
+				b = []byte(s)
 			}
-			return string(b)
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return s
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 func lowerByte(c byte) byte {

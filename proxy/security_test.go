@@ -1,0 +1,549 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// panicStore is a Store whose every method panics: a test that sees a 500
+// knows a local handler ran. It satisfies Store whatever methods Store has.
+type panicStore struct{ Store }
+
+// storeFront serves a Handler that answers latch's own routes (with a
+// panicStore), in front of up.
+func storeFront(t *testing.T, up string, mod func(*Options)) *httptest.Server {
+	t.Helper()
+	return newFront(t, up, func(o *Options) {
+		o.Store = panicStore{}
+		o.Sessions = noSessions{}
+		o.Authenticator = apiTokenAuth{}
+		o.ResetURL = "http://latch.example/reset-password"
+		if mod != nil {
+			mod(o)
+		}
+	})
+}
+
+type noSessions struct{ Sessions }
+
+// apiTokenAuth is fakeAuth with its identities marked as API tokens, which
+// skip the session check (noSessions would panic).
+type apiTokenAuth struct{ fakeAuth }
+
+func (a apiTokenAuth) Authenticate(ctx context.Context, h http.Header) (Identity, *Denial, error) {
+	id, d, err := a.fakeAuth.Authenticate(ctx, h)
+	id.Kind = "api_token"
+	return id, d, err
+}
+
+// Finding 1: a Unicode letter in the path never reaches latch's own routes
+// or gets past the rules. Before the fix, /ap%C4%B0/admin/user-admin was
+// routed to the user list (Unicode lower-casing) while the policy and the
+// protection saw an open path.
+func TestUnicodeSpellingsOfOwnRoutesNeedCredentials(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	front := storeFront(t, up.srv.URL, nil)
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/ap%C4%B0/admin/user-admin"},                      // U+0130 İ
+		{"POST", "/ap%C4%B0/admin/user-admin/reset-password"},      //
+		{"DELETE", "/api/adm%C4%B1n/user-admin/admin@example.com"}, // U+0131 ı
+		{"GET", "/api/admin/user-%E2%84%AAdmin"},                   // not a route; stays open
+		{"PUT", "/api/admin/u%C5%BFer-admin/x@example.com"},        // U+017F ſ
+		{"GET", "/API/ADMIN/USER-ADMIN"},
+	} {
+		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
+			before := up.count()
+			resp := do(t, tt.method, front.URL+tt.path, nil)
+			wantError(t, resp, http.StatusUnauthorized, NameAuthRequired)
+			if up.count() != before {
+				t.Error("the upstream received an unauthenticated request")
+			}
+		})
+	}
+}
+
+// recordingDecider denies every reading that names admin@example.com and
+// allows the rest; it records what it was asked.
+type recordingDecider struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (d *recordingDecider) Decide(sub string, roles []string, method, p string) (Decision, error) {
+	d.mu.Lock()
+	d.calls = append(d.calls, method+" "+p)
+	d.mu.Unlock()
+	if strings.Contains(p, "admin@example.com") {
+		return Decision{Rule: []string{"role:admin", "/api/admin/user-admin/admin@example.com", "*", "deny"}}, nil
+	}
+	return Decision{Allow: true}, nil
+}
+
+func (d *recordingDecider) asked() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]string(nil), d.calls...)
+}
+
+// Finding 1, inside the prefix: a rule denying admin@example.com also
+// denies its spellings with a Unicode letter, and the handler's path
+// parameter is the ASCII-folded canonical path the policy saw.
+func TestUnicodeSpellingDeniedLikeTheRule(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	d := &recordingDecider{}
+	front := storeFront(t, up.srv.URL, func(o *Options) { o.Decider = d })
+	auth := http.Header{"Authorization": {"Bearer a@example.com:admin"}}
+	for _, p := range []string{
+		"/api/admin/user-admin/adm%C4%B0n@example.com",
+		"/api/admin/user-admin/ADMIN@example.com",
+		"/api/admin/user-admin/admin@exampl%C4%98.com", // U+0118 Ę: no ASCII reading, still not admin@
+	} {
+		resp := do(t, "GET", front.URL+p, auth)
+		if strings.Contains(p, "%C4%98") {
+			// No reading names admin@example.com: allowed, and the handler
+			// runs (panicStore: 500) with the path as the policy saw it.
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusInternalServerError {
+				t.Errorf("%s: status %d, want the handler to run (500 from panicStore)", p, resp.StatusCode)
+			}
+			continue
+		}
+		wantError(t, resp, http.StatusForbidden, NameNoAccess)
+	}
+	asked := strings.Join(d.asked(), "\n")
+	if !strings.Contains(asked, "GET /api/admin/user-admin/admin@example.com") {
+		t.Errorf("the policy was not asked about the Unicode reading; asked:\n%s", asked)
+	}
+}
+
+// Finding 2: paths that a Unicode-folding upstream reads as protected are
+// protected.
+func TestUnicodeFoldedPathsAreProtected(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	front := newFront(t, up.srv.URL, func(o *Options) { o.Protect = []string{"/api/admin/", "/secret/"} })
+	for _, p := range []string{
+		"/ap%C4%B0/admin/secret", "/ap%C4%B1/admin/secret", "/api/%E2%84%AAdmin/../admin/x",
+		"/%C5%BFecret/x", "/%C5%BFECRET", "/%EF%BD%93ecret/x", "/api/admin%EF%BC%8Fx",
+	} {
+		before := up.count()
+		resp := do(t, "GET", front.URL+p, nil)
+		wantError(t, resp, http.StatusUnauthorized, NameAuthRequired)
+		if up.count() != before {
+			t.Errorf("%s reached the upstream without a credential", p)
+		}
+	}
+	// A Unicode letter with no ASCII reading leaves the path open.
+	resp := do(t, "GET", front.URL+"/ap%C4%98/admin/x", nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("/ap%%C4%%98/admin/x: status %d, want 200 (forwarded)", resp.StatusCode)
+	}
+}
+
+// Every rune that Go's unicode tables fold to an ASCII letter has that
+// reading (the table is derived, not written by hand).
+func TestASCIIReadingCoversFoldTables(t *testing.T) {
+	t.Parallel()
+	n := 0
+	for _, r := range foldRunes() {
+		want := string(rune(lowerByte(byte(asciiMember(r)))))
+		if got := asciiReading(r); got != want {
+			t.Errorf("asciiReading(%U) = %q, want %q", r, got, want)
+		}
+		n++
+	}
+	if n < 4 { // İ, ı, ſ, K at least
+		t.Fatalf("only %d runes fold to ASCII; the table walk is broken", n)
+	}
+}
+
+var foldRunesOnce = sync.OnceValue(func() []rune {
+	var out []rune
+	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
+		if asciiMember(r) != 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+})
+
+func foldRunes() []rune { return foldRunesOnce() }
+
+// asciiMember is an ASCII letter that r folds or maps to, or 0.
+func asciiMember(r rune) rune {
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if f < utf8.RuneSelf {
+			return f
+		}
+	}
+	for _, f := range []rune{unicode.ToLower(r), unicode.ToUpper(r), unicode.ToTitle(r)} {
+		if f < utf8.RuneSelf {
+			return f
+		}
+	}
+	return 0
+}
+
+// Finding 4: latch's own privileged routes need a credential whatever
+// policy.protect lists.
+func TestOwnRoutesProtectedWhateverProtectSays(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	front := storeFront(t, up.srv.URL, func(o *Options) { o.Protect = []string{"/admin/"} })
+	for _, tt := range []struct{ method, path string }{
+		{"GET", "/api/admin/user-admin"},
+		{"POST", "/api/admin/user-admin"},
+		{"POST", "/api/admin/user-admin/reset-password"},
+		{"DELETE", "/api/admin/user-admin/a@example.com"},
+	} {
+		wantError(t, do(t, tt.method, front.URL+tt.path, nil), http.StatusUnauthorized, NameAuthRequired)
+	}
+	if got := ProtectedPrefixes([]string{"/admin/"}); len(got) != 2 || got[1] != "/api/admin/user-admin/" {
+		t.Errorf("ProtectedPrefixes = %q", got)
+	}
+}
+
+// Finding 5: a method override is decided like the method it names.
+func TestMethodOverrideIsDecided(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	front := newFront(t, up.srv.URL, nil)
+	viewer := "Bearer v@example.com:viewer"
+	for _, tt := range []struct {
+		name, method, path string
+		hdr                http.Header
+		status             int
+	}{
+		{"header", "GET", "/api/admin/features", http.Header{"X-Http-Method-Override": {"DELETE"}}, 403},
+		{"x-http-method", "GET", "/api/admin/features", http.Header{"X-Http-Method": {"delete"}}, 403},
+		{"x-method-override", "GET", "/api/admin/features", http.Header{"X-Method-Override": {"PUT"}}, 403},
+		{"underscore variant", "GET", "/api/admin/features", http.Header{"X_http_method_override": {"DELETE"}}, 403},
+		{"list", "GET", "/api/admin/features", http.Header{"X-Http-Method-Override": {"GET, DELETE"}}, 403},
+		{"query", "GET", "/api/admin/features?_method=DELETE", nil, 403},
+		{"query lower-case value", "GET", "/api/admin/features?a=1&_method=delete", nil, 403},
+		{"query encoded key", "GET", "/api/admin/features?%5Fmethod=DELETE", nil, 403},
+		{"query array", "GET", "/api/admin/features?_method[]=DELETE", nil, 403},
+		{"query semicolon", "GET", "/api/admin/features?x=1;_method=PATCH", nil, 403},
+		{"override to GET is allowed", "GET", "/api/admin/features?_method=GET", nil, 200},
+		{"not a token", "GET", "/api/admin/features", http.Header{"X-Http-Method-Override": {"DE LETE"}}, 400},
+		{"override to TRACE", "GET", "/api/admin/features?_method=TRACE", nil, 400},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"Authorization": {viewer}}
+			for k, v := range tt.hdr {
+				h[k] = v
+			}
+			before := up.count()
+			resp := do(t, tt.method, front.URL+tt.path, h)
+			if tt.status == 200 {
+				resp.Body.Close()
+				if resp.StatusCode != 200 || up.count() != before+1 {
+					t.Fatalf("status %d, forwarded %d; want 200 and forwarded", resp.StatusCode, up.count()-before)
+				}
+				return
+			}
+			name := NameNoAccess
+			if tt.status == 400 {
+				name = NameBadData
+			}
+			wantError(t, resp, tt.status, name)
+			if up.count() != before {
+				t.Error("the upstream received the request")
+			}
+		})
+	}
+}
+
+// Finding 6 and 7: methods that are not upper-case tokens are refused, and
+// CONNECT and TRACE are answered with 405.
+func TestMethodsRefused(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	front := newFront(t, up.srv.URL, nil)
+	for _, tt := range []struct {
+		method string
+		status int
+		name   string
+	}{
+		{"delete", 400, NameBadData},
+		{"Delete", 400, NameBadData},
+		{"TRACE", 405, NameMethodNotAllowed},
+	} {
+		wantError(t, do(t, tt.method, front.URL+"/public", nil), tt.status, tt.name)
+	}
+	// CONNECT through a raw connection: the Go client would tunnel.
+	resp := rawRequest(t, front.URL, "CONNECT /public HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+	wantError(t, resp, 405, NameMethodNotAllowed)
+	if up.count() != 0 {
+		t.Errorf("the upstream received %d refused requests", up.count())
+	}
+}
+
+func rawRequest(t *testing.T, base, raw string) *http.Response {
+	t.Helper()
+	u := mustURL(t, base)
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// Finding 7: a body on a method that defines none is forwarded on a
+// connection that is closed after it, so an upstream that leaves it unread
+// never reads it as a next request.
+func TestBodyOnBodylessMethodClosesUpstreamConnection(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	front := newFront(t, up.srv.URL, nil)
+	for _, m := range []string{"GET", "DELETE", "OPTIONS"} {
+		req, _ := http.NewRequest(m, front.URL+"/public", strings.NewReader("GET /api/admin/secret HTTP/1.1\r\nHost: x\r\n\r\n"))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := up.last(t); !got.Close {
+			t.Errorf("%s with a body: forwarded with Close=%v, want a connection closed after it", m, got.Close)
+		}
+	}
+	// Without a body, and with a method that defines one, connections are reused.
+	for _, m := range []string{"GET", "POST"} {
+		var body io.Reader
+		if m == "POST" {
+			body = strings.NewReader("x=1")
+		}
+		req, _ := http.NewRequest(m, front.URL+"/public", body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if up.last(t).Close {
+			t.Errorf("%s: forwarded on a closing connection", m)
+		}
+	}
+}
+
+// Finding 12: a trickled body does not hold the upstream for ever.
+func TestStalledBodyEndsTheForwardedRequest(t *testing.T) {
+	t.Parallel()
+	readErr := make(chan error, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		readErr <- err
+	}))
+	t.Cleanup(up.Close)
+	front := newFront(t, up.URL, func(o *Options) { o.BodyIdleTimeout = 50 * time.Millisecond })
+	u := mustURL(t, front.URL)
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Announce 1000 bytes, send 3, then stall.
+	fmt.Fprintf(c, "POST /public HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+	select {
+	case err := <-readErr:
+		if err == nil {
+			t.Fatal("the upstream read a complete body from a stalled client")
+		}
+	case <-time.After(30 * time.Second): // a bound on the wait, not a speed target
+		t.Fatal("the upstream is still reading a stalled body")
+	}
+}
+
+// Finding 15: headers that let a client replace the routed path are never
+// forwarded.
+func TestRewriteHeadersStripped(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	front := newFront(t, up.srv.URL, nil)
+	h := http.Header{
+		"X-Original-Url": {"/api/admin/secret"}, "X_rewrite_url": {"/api/admin/secret"},
+		"X-Forwarded-Prefix": {"/api/admin"}, "x-forwarded-path": {"/api/admin/secret"},
+	}
+	do(t, "GET", front.URL+"/public", h).Body.Close()
+	got := up.last(t)
+	for k := range got.Header {
+		if matchesAny(k, rewriteHeaders) {
+			t.Errorf("forwarded %s: %q", k, got.Header[k])
+		}
+	}
+}
+
+// countingAuth accepts "Bearer ok" as an admin and counts its calls.
+type countingAuth struct{ n atomic.Int64 }
+
+func (a *countingAuth) Authenticate(ctx context.Context, h http.Header) (Identity, *Denial, error) {
+	a.n.Add(1)
+	if h.Get("Authorization") == "Bearer ok" {
+		return Identity{Subject: "a@example.com", Roles: []string{"admin"}, Kind: "api_token"}, nil, nil
+	}
+	return Identity{}, &Denial{Reason: "missing", Message: "no credential"}, nil
+}
+
+// denyAll denies every request and records the readings it was asked.
+type denyAll struct {
+	mu    sync.Mutex
+	paths map[string]bool
+}
+
+func (d *denyAll) Decide(sub string, roles []string, method, p string) (Decision, error) {
+	d.mu.Lock()
+	d.paths[method+" "+p] = true
+	d.mu.Unlock()
+	return Decision{}, nil
+}
+
+type reachTransport struct{ n atomic.Int64 }
+
+func (t *reachTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	t.n.Add(1)
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+}
+
+// oracleProtected reports whether a backend that reads the decoded path
+// with Unicode case rules (strings.ToLower, strings.ToUpper, or an ASCII
+// member of each rune's fold orbit), cleans it and compares prefixes
+// without regard to case, finds it under one of the prefixes. It is
+// written from the standard library, apart from latch's code.
+func oracleProtected(escaped string, prefixes []string) bool {
+	dec, err := url.PathUnescape(escaped)
+	if err != nil {
+		return false
+	}
+	var member strings.Builder
+	for _, r := range dec {
+		if m := asciiMember(r); m != 0 {
+			r = m
+		}
+		member.WriteRune(r)
+	}
+	for _, v := range []string{dec, strings.ToLower(dec), strings.ToUpper(dec), member.String()} {
+		c := path.Clean(v)
+		for _, p := range prefixes {
+			if strings.HasPrefix(strings.ToLower(c+"/"), strings.ToLower(p)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// FuzzRouting checks that routing, protection and the decision agree: for
+// any path, if latch would answer it itself or any Unicode case reading of
+// it is protected, an anonymous request is refused before anything runs,
+// and an authenticated one is decided on every reading before anything
+// runs. Bytes 0x01-0x1f of the input are replaced by runes from Go's fold
+// tables (percent-encoded), so the fuzzer explores them.
+func FuzzRouting(f *testing.F) {
+	for _, s := range []string{"/api/admin/user-admin", "/ap\x01/admin/user-admin/reset-password", "/\x02ecret/x",
+		"/api/admin/user-admin/adm\x03n@example.com", "/admin/x", "/API/Admin/User-Admin/x", "/public/../admin/"} {
+		f.Add(s, uint16(0))
+	}
+	protect := []string{"/admin/", "/secret/"}
+	oracle := ProtectedPrefixes(protect)
+	auth := &countingAuth{}
+	dec := &denyAll{paths: map[string]bool{}}
+	rt := &reachTransport{}
+	h, err := New(Options{Upstream: mustURL(f, "http://upstream.invalid"), Transport: rt, Authenticator: auth,
+		Decider: dec, Protect: protect, Store: panicStore{}, Sessions: noSessions{}, ResetURL: "http://x/reset"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	runes := foldRunes()
+	methodsList := []string{"GET", "POST", "PUT", "DELETE"}
+	f.Fuzz(func(t *testing.T, in string, pick uint16) {
+		var b strings.Builder
+		k := int(pick)
+		for i := 0; i < len(in); i++ {
+			c := in[i]
+			if c >= 1 && c < 0x20 {
+				r := runes[(int(c)*7919+k)%len(runes)]
+				b.WriteString(url.PathEscape(string(r)))
+				k++
+				continue
+			}
+			b.WriteByte(c)
+		}
+		u, err := url.Parse(b.String())
+		if err != nil || u.Host != "" || u.Scheme != "" || u.RawQuery != "" || u.Fragment != "" {
+			return
+		}
+		escaped := u.EscapedPath()
+		method := methodsList[int(pick)%len(methodsList)]
+		tg, err := Resolve(escaped, oracle)
+		if err != nil {
+			return // refused with 400 before anything (TestRefusedPathNeverForwarded)
+		}
+		must := oracleProtected(escaped, oracle)
+		if must && !tg.Protected {
+			t.Fatalf("%s: a Unicode case reading is protected, but Resolve says open (readings %q)", escaped, tg.Readings)
+		}
+		if !tg.Protected {
+			return
+		}
+		for _, bearer := range []string{"", "Bearer ok"} {
+			r := httptest.NewRequest(method, "http://latch.example/", nil)
+			r.URL = u
+			r.RequestURI = u.RequestURI()
+			if bearer != "" {
+				r.Header.Set("Authorization", bearer)
+			}
+			before, authBefore := rt.n.Load(), auth.n.Load()
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if rt.n.Load() != before {
+				t.Fatalf("%s %s (auth %q): forwarded although protected and denied", method, escaped, bearer)
+			}
+			if w.Code == http.StatusInternalServerError {
+				t.Fatalf("%s %s (auth %q): a local handler ran although protected and denied", method, escaped, bearer)
+			}
+			if auth.n.Load() == authBefore {
+				t.Fatalf("%s %s: not authenticated", method, escaped)
+			}
+			want := http.StatusUnauthorized
+			if bearer != "" {
+				want = http.StatusForbidden
+			}
+			if w.Code != want {
+				t.Fatalf("%s %s (auth %q): status %d, want %d", method, escaped, bearer, w.Code, want)
+			}
+		}
+		dec.mu.Lock()
+		defer dec.mu.Unlock()
+		// denyAll denies the first reading asked; it must be one of them.
+		if !dec.paths[method+" "+tg.Readings[0]] {
+			t.Fatalf("%s %s: the policy was not asked about %q", method, escaped, tg.Readings[0])
+		}
+		if len(dec.paths) > 100000 {
+			clear(dec.paths)
+		}
+	})
+}
