@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -80,6 +79,11 @@ type Policy struct {
 	// PollInterval re-reads the files as a fallback to file watching.
 	// Default 30s; 0 disables polling.
 	PollInterval Duration `yaml:"poll_interval"`
+	// Settle guards against applying a half-written file: a changed
+	// policy file is applied only when two reads this far apart are
+	// equal. Writers should rename a complete file over the old one.
+	// Default 1s; 0 applies a change as soon as it is read.
+	Settle Duration `yaml:"settle"`
 }
 
 // Auth configures how latch finds out who is calling.
@@ -243,6 +247,7 @@ func Default() *Config {
 			Protect:      []string{"/api/admin/"},
 			MaxRuleDrop:  0.5,
 			PollInterval: Duration(30 * time.Second),
+			Settle:       Duration(time.Second),
 		},
 		Auth: Auth{
 			UserHeader:  "X-Latch-User",
@@ -297,11 +302,8 @@ func Load(path string, env []string) (*Config, error) {
 // derived defaults. It does not validate or resolve paths.
 func Parse(r io.Reader, env []string) (*Config, error) {
 	c := Default()
-	dec := yaml.NewDecoder(r)
-	dec.KnownFields(true)
-	// io.EOF: the file is empty, blank or only comments; defaults stand.
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+	if err := decode(r, c); err != nil {
+		return nil, err
 	}
 	if err := applyEnv(c, env); err != nil {
 		return nil, err

@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,8 +95,19 @@ func applyEnv(c *Config, env []string) error {
 			errs = append(errs, fmt.Sprintf("%s: %q %v", name, s, err))
 		}
 	})
-	for k := range vals {
-		errs = append(errs, fmt.Sprintf("%s: no such configuration key", k))
+	for k, v := range vals {
+		if serviceLink(k, v) {
+			continue
+		}
+		msg := fmt.Sprintf("%s: no such configuration key", k)
+		var names []string
+		for _, key := range Keys() {
+			names = append(names, key.Env)
+		}
+		if best := closest(k, names); best != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", best)
+		}
+		errs = append(errs, msg)
 	}
 	if len(errs) > 0 {
 		sort.Strings(errs)
@@ -147,4 +160,70 @@ func set(f reflect.Value, s string) error {
 		return fmt.Errorf("cannot be set from the environment")
 	}
 	return nil
+}
+
+// Kubernetes service links: for a Service named latch (or latch-<x>, whose
+// variables start LATCH_<X>_), Kubernetes sets in every pod
+//
+//	LATCH_SERVICE_HOST=10.96.0.12
+//	LATCH_SERVICE_PORT=8080
+//	LATCH_SERVICE_PORT_<PORT NAME>=8080
+//	LATCH_PORT=tcp://10.96.0.12:8080
+//	LATCH_PORT_8080_TCP=tcp://10.96.0.12:8080
+//	LATCH_PORT_8080_TCP_PROTO=tcp
+//	LATCH_PORT_8080_TCP_PORT=8080
+//	LATCH_PORT_8080_TCP_ADDR=10.96.0.12
+//
+// (Docker's legacy links use the same shapes). They are not configuration
+// and are ignored, but only with exactly these names and values, so a typo
+// of a real key is still refused.
+var (
+	linkHost     = regexp.MustCompile(`^LATCH(_[A-Z0-9_]+)?_SERVICE_HOST$`)
+	linkPort     = regexp.MustCompile(`^LATCH(_[A-Z0-9_]+)?_SERVICE_PORT(_[A-Z0-9_]+)?$`)
+	linkURL      = regexp.MustCompile(`^LATCH(_[A-Z0-9_]+)?_PORT$`)
+	linkProtoURL = regexp.MustCompile(`^LATCH(?:_[A-Z0-9_]+)?_PORT_([0-9]+)_(TCP|UDP|SCTP)$`)
+	linkPart     = regexp.MustCompile(`^LATCH(?:_[A-Z0-9_]+)?_PORT_([0-9]+)_(TCP|UDP|SCTP)_(PROTO|PORT|ADDR)$`)
+)
+
+func serviceLink(name, value string) bool {
+	if m := linkPart.FindStringSubmatch(name); m != nil {
+		switch m[3] {
+		case "PROTO":
+			return value == strings.ToLower(m[2])
+		case "PORT":
+			return value == m[1]
+		}
+		return net.ParseIP(value) != nil
+	}
+	if m := linkProtoURL.FindStringSubmatch(name); m != nil {
+		proto, port, ok := linkAddr(value)
+		return ok && proto == strings.ToLower(m[2]) && port == m[1]
+	}
+	switch {
+	case linkHost.MatchString(name):
+		return net.ParseIP(value) != nil
+	case linkPort.MatchString(name):
+		n, err := strconv.Atoi(value)
+		return err == nil && n > 0 && n < 1<<16
+	case linkURL.MatchString(name):
+		_, _, ok := linkAddr(value)
+		return ok
+	}
+	return false
+}
+
+// linkAddr splits "tcp://10.96.0.12:8080" into "tcp" and "8080".
+func linkAddr(v string) (proto, port string, ok bool) {
+	proto, hostPort, ok := strings.Cut(v, "://")
+	if !ok || (proto != "tcp" && proto != "udp" && proto != "sctp") {
+		return "", "", false
+	}
+	host, port, err := net.SplitHostPort(hostPort)
+	if err != nil || net.ParseIP(host) == nil {
+		return "", "", false
+	}
+	if n, err := strconv.Atoi(port); err != nil || n <= 0 || n >= 1<<16 {
+		return "", "", false
+	}
+	return proto, port, true
 }

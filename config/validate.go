@@ -107,6 +107,7 @@ func (c *Config) Validate() error {
 		bad("policy.max_rule_drop", c.Policy.MaxRuleDrop, "must be in (0, 1]")
 	}
 	nonNegative("policy.poll_interval", c.Policy.PollInterval)
+	nonNegative("policy.settle", c.Policy.Settle)
 
 	header := func(field, v string) {
 		if v == "" || strings.IndexFunc(v, func(r rune) bool {
