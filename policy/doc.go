@@ -55,8 +55,39 @@
 //
 // Watch reacts to in-place writes, rename-over and the Kubernetes ConfigMap
 // ..data symlink swap by watching the files' directories, and polls as a
-// fallback; it reloads only when the content changed since the last attempt.
-// SIGHUP handling belongs to the caller: it calls Reload.
+// fallback; it reloads only when the content changed since the last attempt,
+// and only once that content has settled (below). SIGHUP handling belongs to
+// the caller: it calls Reload, which settles changed files too.
+//
+// # Writing the files
+//
+// Write a policy file atomically: write the new content to a temporary file
+// in the same directory (same file system), fsync it, and rename it over
+// the old name. A reader then sees the old file or the new one, never part
+// of one. The kubelet does this for a ConfigMap volume (it writes a new
+// timestamped directory and renames a new ..data symlink over the old one),
+// and so do tools that save through a temporary file (sed -i, editors'
+// atomic-save settings); update all three files in one such swap when they
+// change together.
+//
+// A file written in place (truncate, then write, as `cat > policy.csv`, a
+// shell loop, or a tool writing line by line does) is half-written for a
+// while, and a half-written policy can be valid and allow what the rest of
+// the file denies. So changed files are loaded only once settled
+// (Options.Settle, 1s by default): Watch, on a change notification or a
+// poll, reads the files and keeps the policy in force; when Settle has
+// passed it reads them again and loads them only if they read the same, and
+// otherwise waits Settle again from the new content, for as long as they
+// keep changing (it keeps one digest, not the content). Reload (SIGHUP)
+// does the same for files that differ from the policy in force, because a
+// signal cannot tell an operator who has finished from a tool still
+// writing; it returns after one Settle when the files were complete, and
+// gives up with ErrUnsettled after maxReloadWaits (10) settle times of
+// changes. Settle < 0 loads a change when first read, as latch did before
+// Settle existed. Settling is a safety net, not a guarantee: a writer that
+// pauses for longer than Settle mid-file still gets its partial file
+// validated and, if valid, loaded. Only the atomic rename guarantees a
+// complete file; with it, settling only delays a change by Settle.
 //
 // # Deciding fast, with Casbin's answers
 //

@@ -27,12 +27,12 @@ type Options struct {
 	// notification was missed. Zero means 30s; negative disables polling.
 	PollInterval time.Duration
 	// Settle is how long changed files must read the same before they are
-	// applied, so a file written in pieces is never loaded half-written:
-	// Watch (notification or poll) and Reload (SIGHUP) read the files, and
-	// install them only once a second read, Settle later, finds the same
-	// bytes; meanwhile the policy in force stays. Zero means 1s; negative
-	// applies a change as soon as it is read (no settling). See doc.go,
-	// "Writing the files".
+	// loaded, so a file written in pieces, with pauses shorter than Settle,
+	// is not loaded half-written: Watch (notification or poll) and Reload
+	// (SIGHUP) load the files only once a second read, Settle after the
+	// first, finds the same bytes; meanwhile the policy in force stays.
+	// Zero means 1s; negative loads a change as soon as it is read (no
+	// settling). See the package documentation, "Writing the files".
 	Settle time.Duration
 	// CacheEntries bounds the decisions remembered for the policy in force
 	// (each policy starts with an empty cache). Zero means 32768; negative
