@@ -1,7 +1,10 @@
 # Static, non-root latch image.
-#   docker build -t latch .
+#   docker build -t latch .        (or podman build: the base images are fully qualified)
 #   docker run -e LATCH_UPSTREAM=http://backend:4242 -p 8080:8080 -v latch-data:/var/lib/latch latch
-FROM golang:1.26 AS build
+# The config leaves auth.signing_key_file empty: latch creates
+# /var/lib/latch/signing.key on first start, on the volume. Replicas share
+# one key instead: mount it and set LATCH_AUTH_SIGNING_KEY_FILE.
+FROM docker.io/library/golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
