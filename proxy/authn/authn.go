@@ -85,6 +85,13 @@ type Identity struct {
 	Kind      string    // KindJWT or KindAPIToken
 	IssuedAt  time.Time // zero when unknown (API tokens, JWTs without iat)
 	ExpiresAt time.Time // zero for API tokens, which do not expire
+	// Own is true for a JWT signed with latch's own key (Options.SigningKeyFile).
+	Own bool
+	// Bound is true for a login token: an Own JWT carrying the gen claim
+	// (see MintSession). Generation is that claim's value; both are zero
+	// otherwise (a gen claim in another issuer's token is ignored).
+	Bound      bool
+	Generation uint64
 }
 
 // Identity kinds.
@@ -232,6 +239,9 @@ func (a *Authenticator) parserOptions() []jwt.ParserOption {
 	po := []jwt.ParserOption{
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
+		// An iat in the future (beyond the leeway) is refused: such a
+		// token would outlive the password changes of its subject.
+		jwt.WithIssuedAt(),
 		jwt.WithLeeway(a.opts.Leeway),
 		jwt.WithTimeFunc(a.now),
 	}

@@ -48,10 +48,26 @@
 // thumbprint (an HMAC-derived id for an HMAC secret).
 //
 // exp is required. iss and aud are checked when Options.Issuer and
-// Options.Audience are set. The subject is taken from Options.SubjectClaim
-// ("email" by default) and falls back to "sub"; roles come from
-// Options.RolesClaim ("roles" by default), which must be an array of strings
-// when present.
+// Options.Audience are set. An iat in the future beyond the leeway is
+// refused (not_yet_valid). A token with a crit header is refused
+// (malformed): RFC 7515 §4.1.11 requires it of a recipient that does not
+// understand the extensions named, and authn understands none. The subject
+// is taken from Options.SubjectClaim ("email" by default) and falls back to
+// "sub"; when it is taken from a claim named "email", an email_verified
+// claim of false (or "false") refuses the token (bad_claims), as does one
+// that is neither true nor false. Roles come from Options.RolesClaim
+// ("roles" by default), which must be an array of strings when present.
+//
+// # latch's own tokens
+//
+// Identity.Own says latch's own key verified the token. Mint signs a token
+// not tied to any stored user (`latch token`, for operators). MintSession
+// signs a login token: it also carries the user's session generation in the
+// gen claim (a decimal string), and Authenticate reports it as Bound with
+// that Generation. The caller (the proxy's session check) compares it with
+// the user's stored generation, refuses the token once they differ or the
+// user is gone, and takes the user's roles from the store. A gen claim is
+// only read from Own tokens; in another issuer's token it means nothing.
 //
 // Successful JWT verifications are cached by the SHA-256 of the whole token
 // (at most 10,000 entries) until the token's exp; the cache is cleared when a

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -15,7 +16,24 @@ import (
 // claim (Options.RolesClaim), iat, nbf, exp (= now + ttl) and a random jti,
 // and names the key in the kid header. It returns ErrNoSigningKey when
 // Options.SigningKeyFile is empty.
+//
+// A token from Mint is not tied to a stored user (it is what `latch token`
+// prints, for operators): its roles are the ones given. Login tokens come
+// from MintSession.
 func (a *Authenticator) Mint(sub string, roles []string, ttl time.Duration) (token string, exp time.Time, err error) {
+	return a.mint(sub, roles, ttl, nil)
+}
+
+// MintSession is Mint for a login: the token also carries gen, the user's
+// session generation as read with the password hash, in the gen claim.
+// Authenticate reports such a token of latch's own key as Bound, with its
+// Generation, so the session check can refuse it once the user's state has
+// changed (password set, user deleted) and serve the stored roles.
+func (a *Authenticator) MintSession(sub string, roles []string, gen uint64, ttl time.Duration) (token string, exp time.Time, err error) {
+	return a.mint(sub, roles, ttl, &gen)
+}
+
+func (a *Authenticator) mint(sub string, roles []string, ttl time.Duration, gen *uint64) (token string, exp time.Time, err error) {
 	if a.signing == nil {
 		return "", time.Time{}, ErrNoSigningKey
 	}
@@ -56,6 +74,9 @@ func (a *Authenticator) Mint(sub string, roles []string, ttl time.Duration) (tok
 		"nbf":               now.Unix(),
 		"exp":               exp.Unix(),
 		"jti":               hex.EncodeToString(jti[:]),
+	}
+	if gen != nil {
+		claims[generationClaim] = strconv.FormatUint(*gen, 10)
 	}
 	var method jwt.SigningMethod = jwt.SigningMethodEdDSA
 	if a.signing.alg == "HS256" {

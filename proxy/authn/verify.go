@@ -2,11 +2,14 @@ package authn
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -19,6 +22,10 @@ var (
 	errNoKeyForAlg = errors.New("no configured key suits the token's alg")
 	errBadKid      = errors.New("kid is not a string")
 	errBadClaims   = errors.New("invalid claims")
+	// errCrit: RFC 7515 §4.1.11 makes a recipient refuse a token whose
+	// crit header names extensions it does not understand; latch
+	// understands none, so any crit header is refused.
+	errCrit = errors.New("crit header: no extension is understood")
 )
 
 // tokenClaims is the registered claims plus the configured subject and roles
@@ -30,8 +37,18 @@ type tokenClaims struct {
 	subject    string
 	roles      []string
 	issuedNano int64 // iat_ns, see issuedNanoClaim; 0 when absent
-	claimErr   error
+	// gen is the generationClaim; hasGen says it is present, genErr that
+	// it is not a generation (an error only for latch's own tokens).
+	gen    uint64
+	hasGen bool
+	genErr error
+	claimErr error
 }
+
+// generationClaim carries the user's session generation in latch's login
+// tokens (MintSession): a decimal string, since a JSON number loses 64-bit
+// precision in many decoders.
+const generationClaim = "gen"
 
 // issuedNanoClaim carries the issue time of the tokens latch mints to the
 // nanosecond. iat has one-second precision, too coarse to tell a token
@@ -53,8 +70,24 @@ func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 			c.claimErr = fmt.Errorf("%w: subject claim is not a string", errBadClaims)
 		}
 	}
+	if c.subject != "" && c.subjectClaim == "email" {
+		// The subject is an email address: an issuer saying it did not
+		// verify it is not taken at its word.
+		if err := emailVerified(raw["email_verified"]); err != nil {
+			c.claimErr = err
+		}
+	}
 	if c.subject == "" {
 		c.subject = c.Subject
+	}
+	if v, ok := raw[generationClaim]; ok {
+		c.hasGen = true
+		var s string
+		if err := json.Unmarshal(v, &s); err != nil {
+			c.genErr = fmt.Errorf("%w: %s claim is not a string", errBadClaims, generationClaim)
+		} else if c.gen, err = strconv.ParseUint(s, 10, 64); err != nil {
+			c.genErr = fmt.Errorf("%w: %s claim is not a generation", errBadClaims, generationClaim)
+		}
 	}
 	if v, ok := raw[issuedNanoClaim]; ok {
 		_ = json.Unmarshal(v, &c.issuedNano) // not an integer: ignored, iat stands
@@ -67,6 +100,20 @@ func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// emailVerified refuses an email_verified claim (OpenID Connect Core §5.1)
+// that says false: the boolean false, or the string "false" some issuers
+// send. Absent or null means the issuer does not say, and is accepted; any
+// other value is a malformed claim.
+func emailVerified(v json.RawMessage) error {
+	switch string(v) {
+	case "", "null", "true", `"true"`:
+		return nil
+	case "false", `"false"`:
+		return fmt.Errorf("%w: email_verified is false", errBadClaims)
+	}
+	return fmt.Errorf("%w: email_verified is neither true nor false", errBadClaims)
 }
 
 // Validate is called by golang-jwt after the registered claims pass.
@@ -86,11 +133,21 @@ type keyLookup struct {
 	ctx        context.Context
 	kidUnknown bool // the token named a kid no configured key has
 	jwksMissed bool // ... and the JWKS has never been fetched
+	key        any  // what keyFunc returned: one key or a VerificationKeySet
 }
 
 // keyFunc returns the one key (or set of keys) a token may be verified with,
 // always typed to match the token's alg.
 func (l *keyLookup) keyFunc(t *jwt.Token) (any, error) {
+	k, err := l.pick(t)
+	l.key = k
+	return k, err
+}
+
+func (l *keyLookup) pick(t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCrit
+	}
 	alg := t.Method.Alg()
 	kid := ""
 	if v, ok := t.Header["kid"]; ok {
@@ -172,7 +229,11 @@ func (a *Authenticator) keyByKid(kid, alg string) (key any, found bool, err erro
 func (a *Authenticator) verifyJWT(ctx context.Context, token string, sum [32]byte) (Identity, Reason, error) {
 	claims := &tokenClaims{subjectClaim: a.opts.SubjectClaim, rolesClaim: a.opts.RolesClaim}
 	lookup := &keyLookup{a: a, ctx: ctx}
-	_, err := a.parser.ParseWithClaims(token, claims, lookup.keyFunc)
+	parsed, err := a.parser.ParseWithClaims(token, claims, lookup.keyFunc)
+	own := err == nil && a.signedByOwn(parsed, token, lookup.key)
+	if err == nil && own && claims.genErr != nil {
+		err = claims.genErr // a login token whose gen cannot be read
+	}
 	if err != nil {
 		reason := reasonFor(err)
 		if reason == ReasonBadClaims && errors.Is(err, jwt.ErrTokenRequiredClaimMissing) && claims.ExpiresAt != nil {
@@ -201,6 +262,10 @@ func (a *Authenticator) verifyJWT(ctx context.Context, token string, sum [32]byt
 		Roles:     claims.roles,
 		Kind:      KindJWT,
 		ExpiresAt: claims.ExpiresAt.Time,
+		Own:       own,
+	}
+	if own && claims.hasGen {
+		id.Bound, id.Generation = true, claims.gen
 	}
 	if claims.IssuedAt != nil {
 		id.IssuedAt = claims.IssuedAt.Time
@@ -213,6 +278,36 @@ func (a *Authenticator) verifyJWT(ctx context.Context, token string, sum [32]byt
 	return id, "", nil
 }
 
+// signedByOwn reports whether latch's own key verified t: key is what the
+// key function returned for it. When that was a set of keys holding the own
+// key, the signature is checked again against the own key alone.
+func (a *Authenticator) signedByOwn(t *jwt.Token, token string, key any) bool {
+	if a.signing == nil || t == nil {
+		return false
+	}
+	own := a.signing.verify.key
+	switch k := key.(type) {
+	case jwt.VerificationKeySet:
+		if !slices.ContainsFunc(k.Keys, func(c jwt.VerificationKey) bool { return isOwnKey(c, own) }) {
+			return false
+		}
+		dot := strings.LastIndexByte(token, '.')
+		return dot > 0 && t.Method.Verify(token[:dot], t.Signature, own) == nil
+	default:
+		return isOwnKey(k, own)
+	}
+}
+
+// isOwnKey reports whether k is own, latch's Ed25519 public key or HMAC
+// secret.
+func isOwnKey(k, own any) bool {
+	if secret, ok := own.([]byte); ok {
+		b, ok := k.([]byte)
+		return ok && len(b) > 0 && subtle.ConstantTimeCompare(b, secret) == 1
+	}
+	return sameKey(k, own)
+}
+
 // reasonFor maps golang-jwt's errors to a Reason. The order matters: when
 // several claims fail, the first match wins.
 func reasonFor(err error) Reason {
@@ -220,6 +315,7 @@ func reasonFor(err error) Reason {
 		target error
 		reason Reason
 	}{
+		{errCrit, ReasonMalformed},
 		{errUnknownKey, ReasonUnknownKey},
 		{errBadKid, ReasonMalformed},
 		{jwt.ErrTokenMalformed, ReasonMalformed},
