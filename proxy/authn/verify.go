@@ -39,9 +39,9 @@ type tokenClaims struct {
 	issuedNano int64 // iat_ns, see issuedNanoClaim; 0 when absent
 	// gen is the generationClaim; hasGen says it is present, genErr that
 	// it is not a generation (an error only for latch's own tokens).
-	gen    uint64
-	hasGen bool
-	genErr error
+	gen      uint64
+	hasGen   bool
+	genErr   error
 	claimErr error
 }
 
