@@ -151,7 +151,7 @@ func (e *Engine) Hash() string { return e.cur.Load().hash }
 // them again, and loads what it read once two reads in a row agree. So a
 // SIGHUP that brings an edit returns after Settle, and one that a tool sends
 // mid-write does not load half a file. If the files are still changing
-// after maxReloadWaits waits, Reload gives up with ErrUnsettled and the
+// after 10 waits (maxReloadWaits), Reload gives up with ErrUnsettled and the
 // policy in force stays (a running Watch loads the files once they settle).
 // Files that hold the policy in force, or Settle < 0, need no wait.
 func (e *Engine) Reload() error {

@@ -30,7 +30,7 @@ func fileErr(path string, line int, format string, args ...any) *FileError {
 // for a role.
 var ErrSubject = errors.New("policy: invalid subject")
 
-// ErrUnsettled is returned by Reload when the files kept changing for
-// maxReloadWaits settle times (Options.Settle): nothing was loaded and the
-// policy in force stays.
+// ErrUnsettled is returned by Reload when the files kept changing for 10
+// settle times (Options.Settle): nothing was loaded and the policy in force
+// stays.
 var ErrUnsettled = errors.New("policy: files still changing")
