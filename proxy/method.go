@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	"bytes"
+	"io"
+	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -54,13 +58,17 @@ func checkMethod(m string) *Error {
 }
 
 // methods returns every method the upstream might run for r: r.Method and
-// each method a method-override header or a _method query parameter names,
+// each method a method-override header, a _method query parameter or a
+// _method field of a POST's form body (see formOverrides) names,
 // upper-cased as the frameworks do. A protected request is allowed only if
 // the policy allows all of them. An override that is not a token, or names
 // CONNECT or TRACE, is refused.
 func methods(r *http.Request) ([]string, *Error) {
 	ms := append(make([]string, 0, 2), r.Method)
 	add := func(v string) *Error {
+		if len(v) > 64 {
+			return errOverride
+		}
 		v = strings.TrimSpace(v)
 		if v == "" {
 			return nil // frameworks ignore an empty override
@@ -100,7 +108,73 @@ func methods(r *http.Request) ([]string, *Error) {
 			return nil, err
 		}
 	}
+	if r.Method == http.MethodPost && hasBody(r) {
+		if err := formOverrides(r, add); err != nil {
+			return nil, err
+		}
+	}
 	return ms, nil
+}
+
+// maxFormScan bounds the form body latch reads to find a _method field.
+const maxFormScan = 1 << 20
+
+var (
+	errFormTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Name: NamePayloadTooLarge,
+		Message: "A form body on a protected path may be at most 1 MiB: latch reads it for a _method override."}
+	errFormMalformed = &Error{Status: http.StatusBadRequest, Name: NameBadData,
+		Message: "The multipart form body could not be read."}
+)
+
+// formOverrides finds _method fields in the form body of a POST, where
+// Rails, Laravel and express's method-override (with a body getter) read
+// them. It reads an application/x-www-form-urlencoded or
+// multipart/form-data body of up to maxFormScan bytes and puts it back for
+// the upstream; a larger one is refused, since latch could not see all of
+// it. Other bodies are not read.
+func formOverrides(r *http.Request, add func(string) *Error) *Error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/x-www-form-urlencoded" && mt != "multipart/form-data" {
+		return nil
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxFormScan+1))
+	if err != nil {
+		return &Error{Status: http.StatusBadRequest, Name: NameBadData, Message: "The request body could not be read."}
+	}
+	if len(buf) > maxFormScan {
+		return errFormTooLarge
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{bytes.NewReader(buf), r.Body}
+	if mt == "application/x-www-form-urlencoded" {
+		return queryOverrides(string(buf), add)
+	}
+	mr := multipart.NewReader(bytes.NewReader(buf), params["boundary"])
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return errFormMalformed
+		}
+		name := p.FormName()
+		if i := strings.IndexByte(name, '['); i >= 0 {
+			name = name[:i]
+		}
+		if !strings.EqualFold(strings.TrimSpace(name), overrideParam) {
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(p, 65))
+		if err != nil {
+			return errFormMalformed
+		}
+		if err := add(string(v)); err != nil {
+			return err
+		}
+	}
 }
 
 // queryOverrides calls add for every value of a query parameter that a

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -546,4 +547,70 @@ func FuzzRouting(f *testing.F) {
 			clear(dec.paths)
 		}
 	})
+}
+
+// methodDecider allows the listed methods on every path.
+type methodDecider map[string]bool
+
+func (d methodDecider) Decide(sub string, roles []string, method, p string) (Decision, error) {
+	return Decision{Allow: d[method]}, nil
+}
+
+// Finding 5, form bodies: a _method field of a POST's form body is decided
+// too, and the body reaches the upstream unchanged.
+func TestFormBodyOverrideIsDecided(t *testing.T) {
+	t.Parallel()
+	bodies := make(chan string, 16)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+	}))
+	t.Cleanup(up.Close)
+	front := newFront(t, up.URL, func(o *Options) { o.Decider = methodDecider{"GET": true, "POST": true} })
+	multi := func(field, value string) (string, string) {
+		var b strings.Builder
+		mw := multipart.NewWriter(&b)
+		mw.WriteField("title", "x")
+		mw.WriteField(field, value)
+		mw.Close()
+		return mw.FormDataContentType(), b.String()
+	}
+	mct, mDelete := multi("_method", "delete")
+	mct2, mTitle := multi("note", "hello")
+	big := "a=" + strings.Repeat("x", maxFormScan)
+	for _, tt := range []struct {
+		name, ctype, body string
+		status            int
+	}{
+		{"urlencoded", "application/x-www-form-urlencoded", "a=1&_method=DELETE", 403},
+		{"urlencoded charset", "application/x-www-form-urlencoded; charset=utf-8", "_METHOD=put", 403},
+		{"multipart", mct, mDelete, 403},
+		{"urlencoded without", "application/x-www-form-urlencoded", "a=1&b=2", 200},
+		{"multipart without", mct2, mTitle, 200},
+		{"multipart malformed", mct, mTitle, 400},
+		{"json is not read", "application/json", `{"_method":"DELETE"}`, 200},
+		{"too large to read", "application/x-www-form-urlencoded", big, 413},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", front.URL+"/api/admin/features", strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", tt.ctype)
+			req.Header.Set("Authorization", "Bearer e@example.com:editor")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.status != 200 {
+				name := map[int]string{400: NameBadData, 403: NameNoAccess, 413: NamePayloadTooLarge}[tt.status]
+				wantError(t, resp, tt.status, name)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d, want 200", resp.StatusCode)
+			}
+			if got := <-bodies; got != tt.body {
+				t.Errorf("the upstream got body %q, want %q", got, tt.body)
+			}
+		})
+	}
 }
