@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"context"
+	"crypto/sha256"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"strings"
 	"sync"
@@ -29,8 +32,10 @@ type LoginLimits struct {
 	PerAccount, PerAddress int
 }
 
-// loginGuard holds the login route's concurrency slots and its per-minute
-// attempt counters (fixed windows, bounded in size).
+// loginGuard holds the password-hash budget (concurrency slots and a rate
+// limiter) shared by login and reset redemption, the login route's
+// per-minute attempt counters (fixed windows, bounded in size), and the
+// redemptions in flight.
 type loginGuard struct {
 	slots      chan struct{}
 	hashes     *rate.Limiter
@@ -42,6 +47,13 @@ type loginGuard struct {
 	window  time.Time
 	counts  map[string]int
 	maxKeys int
+
+	// redeeming holds a channel per reset token (by SHA-256) being
+	// redeemed, closed when that redemption ends; waiting counts the
+	// redemptions waiting for one (for tests).
+	redeemMu  sync.Mutex
+	redeeming map[[sha256.Size]byte]chan struct{}
+	waiting   int
 }
 
 func newLoginGuard(l LoginLimits, now func() time.Time) *loginGuard {
@@ -61,36 +73,121 @@ func newLoginGuard(l LoginLimits, now func() time.Time) *loginGuard {
 		l.PerAddress = 30
 	}
 	return &loginGuard{slots: make(chan struct{}, l.MaxConcurrent), hashes: rate.NewLimiter(rate.Limit(l.PerSecond), l.Burst), perAccount: l.PerAccount,
-		perAddress: l.PerAddress, now: now, counts: map[string]int{}, maxKeys: 100_000}
+		perAddress: l.PerAddress, now: now, counts: map[string]int{}, maxKeys: 100_000,
+		redeeming: map[[sha256.Size]byte]chan struct{}{}}
 }
 
 // allow counts one attempt for the account and the address and reports
 // whether both are within their limits, and when the window ends.
+//
+// Counters are only ever cleared when the window ends, never to make room,
+// so made-up keys cannot wipe the counters of real accounts or busy
+// addresses. The address is counted first, and an attempt from an address
+// over its limit adds no account key, so one address cannot fill the table.
+// When the table is full (many addresses at once), an attempt that would
+// need a new key is refused (fail closed) until the window ends; keys
+// already in the table go on counting.
 func (g *loginGuard) allow(account, addr string) (bool, time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
-	if now.Sub(g.window) >= time.Minute || len(g.counts) >= g.maxKeys {
+	if now.Sub(g.window) >= time.Minute {
 		g.window = now.Truncate(time.Minute)
 		clear(g.counts)
 	}
-	ka, kd := "a:"+account, "d:"+addr
-	g.counts[ka]++
-	g.counts[kd]++
 	retry := g.window.Add(time.Minute).Sub(now)
-	return g.counts[ka] <= g.perAccount && g.counts[kd] <= g.perAddress, retry
+	kd := "d:" + addr
+	if !g.count(kd) || g.counts[kd] > g.perAddress {
+		return false, retry
+	}
+	ka := "a:" + account
+	if !g.count(ka) {
+		return false, retry
+	}
+	return g.counts[ka] <= g.perAccount, retry
 }
 
+// count adds one to key's counter and reports true, or reports false
+// without counting when key is new and the table is full.
+func (g *loginGuard) count(key string) bool {
+	if _, ok := g.counts[key]; !ok && len(g.counts) >= g.maxKeys {
+		return false
+	}
+	g.counts[key]++
+	return true
+}
+
+// hashSlot takes one password hash from the budget and a concurrency slot
+// for it. When either is spent it takes nothing and returns the 503 to
+// answer (for a login; other routes may word it their way). release frees
+// the slot.
+func (g *loginGuard) hashSlot() (release func(), busy *Error) {
+	if !g.hashes.AllowN(g.now(), 1) {
+		return nil, errLoginBusy
+	}
+	select {
+	case g.slots <- struct{}{}:
+		return func() { <-g.slots }, nil
+	default:
+		return nil, errLoginCrowded
+	}
+}
+
+// claimToken waits until no other redemption of token is in flight in this
+// process and marks one as in flight; release ends it. Redemptions of one
+// token so run one after another: the first sets the password, and the
+// store refuses the others (used) before they hash anything. It returns
+// ctx's error if ctx ends first.
+func (g *loginGuard) claimToken(ctx context.Context, token string) (release func(), err error) {
+	k := sha256.Sum256([]byte(token))
+	for {
+		g.redeemMu.Lock()
+		busy, ok := g.redeeming[k]
+		if !ok {
+			done := make(chan struct{})
+			g.redeeming[k] = done
+			g.redeemMu.Unlock()
+			return func() {
+				g.redeemMu.Lock()
+				delete(g.redeeming, k)
+				g.redeemMu.Unlock()
+				close(done)
+			}, nil
+		}
+		g.waiting++
+		g.redeemMu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+		}
+		g.redeemMu.Lock()
+		g.waiting--
+		g.redeemMu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// clientAddr is the key of the request's address for the per-address
+// limit: the IP, or for IPv6 its /64, which one client usually holds whole.
 func clientAddr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.String()
 	}
 	return host
 }
 
 var errLoginBusy = &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
 	Message: "Too many logins right now. Please try again shortly.", RetryAfter: time.Second}
+
+var errLoginCrowded = &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+	Message: "Too many logins at once. Please try again shortly.", RetryAfter: time.Second}
 
 var errBadLogin = &Error{Status: http.StatusUnauthorized, Name: NamePasswordMismatch, Message: "Wrong password, try again."}
 
@@ -125,20 +222,16 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 			Message: "Too many login attempts. Please try again later.", RetryAfter: retry}, nil)
 		return
 	}
-	if !h.login.hashes.AllowN(h.now(), 1) {
+	release, busy := h.login.hashSlot()
+	if busy != nil {
 		result = "busy"
-		writeError(w, r, h.log, errLoginBusy, nil)
+		writeError(w, r, h.log, busy, nil)
 		return
 	}
-	select {
-	case h.login.slots <- struct{}{}:
-		defer func() { <-h.login.slots }()
-	default:
-		result = "busy"
-		writeError(w, r, h.log, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
-			Message: "Too many logins at once. Please try again shortly.", RetryAfter: time.Second}, nil)
-		return
-	}
+	defer release()
+	// The user is read with the hash, before the check: the token minted
+	// below is tied to that state (Generation), so a password set while
+	// this check runs ends it.
 	u, ok, err := h.opts.Store.VerifyPassword(r.Context(), email, b.strs["password"])
 	if err != nil {
 		h.storeFailure(w, r, err)
@@ -150,7 +243,7 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, errBadLogin, nil)
 		return
 	}
-	token, exp, err := h.opts.Tokens.Mint(u.Email, u.Roles, h.opts.TokenTTL)
+	token, exp, err := h.opts.Tokens.MintSession(u.Email, u.Roles, u.Generation, h.opts.TokenTTL)
 	if err != nil {
 		writeError(w, r, h.log, &Error{Status: 500, Name: NameInternal, Message: "latch could not issue a token."}, err)
 		return

@@ -60,6 +60,9 @@ func tokenParam(r *http.Request) string {
 	return strings.TrimSpace(v[0])
 }
 
+var errRedeemBusy = &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+	Message: "Too many password changes right now. Please try again shortly.", RetryAfter: time.Second}
+
 var (
 	errInvalidToken = &Error{Status: http.StatusUnauthorized, Name: NameInvalidToken, Message: "Token was not valid"}
 	errUsedToken    = &Error{Status: http.StatusForbidden, Name: NameUsedToken, Message: "Token was already used"}
@@ -94,7 +97,12 @@ func (h *Handler) tokenAnswer(w http.ResponseWriter, r *http.Request, err error,
 }
 
 // redeemReset answers POST /auth/reset/password {token, password}: the
-// password rules first, then the one-transaction redemption.
+// password rules first, then the token's check, and only then, within the
+// password-hash budget shared with login (503 beyond it), the
+// one-transaction redemption. Concurrent redemptions of one token are
+// taken one at a time, so however many race, at most one hashes while the
+// token is live (in this process; each replica of a shared store adds at
+// most one).
 func (h *Handler) redeemReset(w http.ResponseWriter, r *http.Request) {
 	b, e := h.readObject(w, r, []field{{name: "token", required: true, nonEmpty: true}, {name: "password"}})
 	if e != nil {
@@ -105,7 +113,29 @@ func (h *Handler) redeemReset(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, e, nil)
 		return
 	}
-	email, err := h.opts.Store.RedeemResetToken(r.Context(), b.strs["token"], b.strs["password"])
+	token := b.strs["token"]
+	// One redemption of a token at a time in this process: the others
+	// wait, then find it used below without hashing.
+	release, err := h.login.claimToken(r.Context(), token)
+	if err != nil {
+		writeError(w, r, h.log, errRedeemBusy, err) // the client gave up waiting
+		return
+	}
+	defer release()
+	// Refuse an unknown, expired or used token before spending the hash
+	// budget on it (the redemption checks again in its transaction).
+	if _, _, err := h.opts.Store.ValidateResetToken(r.Context(), token); err != nil {
+		h.tokenAnswer(w, r, err, nil)
+		return
+	}
+	// Hashing the new password comes out of the budget logins use.
+	releaseSlot, busy := h.login.hashSlot()
+	if busy != nil {
+		writeError(w, r, h.log, errRedeemBusy, nil)
+		return
+	}
+	defer releaseSlot()
+	email, err := h.opts.Store.RedeemResetToken(r.Context(), token, b.strs["password"])
 	h.tokenAnswer(w, r, err, func() {
 		h.log.Info("password reset", "subject", email, "request_id", requestIDFrom(r.Context()))
 		writeJSON(w, http.StatusOK, map[string]string{"email": email})

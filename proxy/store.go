@@ -14,6 +14,9 @@ type User struct {
 	HasPassword     bool      `json:"hasPassword"`
 	Created         time.Time `json:"createdAt"`
 	PasswordChanged time.Time `json:"passwordChangedAt,omitzero"`
+	// Generation is the user's session generation (see Session); never
+	// sent.
+	Generation uint64 `json:"-"`
 }
 
 // Store is what latch's own routes need from the user and token store.
@@ -24,6 +27,9 @@ type Store interface {
 	IssueResetToken(ctx context.Context, email string) (token string, expires time.Time, err error)
 	ValidateResetToken(ctx context.Context, token string) (email string, expires time.Time, err error)
 	RedeemResetToken(ctx context.Context, token, newPassword string) (email string, err error)
+	// VerifyPassword returns the user as read with the password hash, its
+	// Generation included: a login token is tied to that state, not to
+	// whatever the user is by the time the (slow) check ends.
 	VerifyPassword(ctx context.Context, email, password string) (User, bool, error)
 	ListUsers(ctx context.Context) ([]User, error)
 	GetUser(ctx context.Context, email string) (User, error)
@@ -32,9 +38,11 @@ type Store interface {
 	DeleteUser(ctx context.Context, email string) error
 }
 
-// Minter issues latch's own JWTs at login.
+// Minter issues latch's own JWTs at login. The token carries gen, the
+// user's Generation read with the password hash; the Authenticator reports
+// it back as a Bound Identity.
 type Minter interface {
-	Mint(sub string, roles []string, ttl time.Duration) (token string, exp time.Time, err error)
+	MintSession(sub string, roles []string, gen uint64, ttl time.Duration) (token string, exp time.Time, err error)
 }
 
 // Errors a Store reports; anything else is a failure (503/500, logged).

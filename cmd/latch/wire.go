@@ -49,7 +49,6 @@ func (a *app) wire(opts *proxy.Options) error {
 	if err != nil {
 		return err
 	}
-	opts.Authenticator = authenticator{auth}
 	opts.Tokens = auth
 	opts.TokenTTL = cfg.Auth.JWT.TTL.D()
 	a.checks = append(a.checks, proxy.Check{Name: "jwks", Err: auth.Ready})
@@ -67,12 +66,14 @@ func (a *app) wire(opts *proxy.Options) error {
 	}
 	// bbolt: this process makes every change, so entries never go stale.
 	// A shared backend: re-read after 5s (another replica may change a
-	// password), and ride out an outage on entries up to 5m old.
+	// user), and ride out an outage on entries up to 5m old.
 	var ttl, staleMax time.Duration
 	if cfg.Store.Backend != "bbolt" {
 		ttl, staleMax = 5*time.Second, 5*time.Minute
 	}
-	opts.Store = store{s: st, onPasswordChange: auth.Invalidate, sessions: newSessionCache(100_000, ttl, staleMax, time.Now)}
+	users := store{s: st, onPasswordChange: auth.Invalidate, sessions: newSessionCache(100_000, ttl, staleMax, time.Now)}
+	opts.Store = users
+	opts.Authenticator = authenticator{a: auth, sessions: users}
 	opts.ResetURL = cfg.Reset.URL
 	opts.Login = proxy.LoginLimits{MaxConcurrent: cfg.Login.MaxConcurrent,
 		PerSecond:  cfg.Login.MaxPerSecond,
@@ -222,8 +223,14 @@ func (d decider) Decide(sub string, roles []string, method, path string) (proxy.
 	return proxy.Decision{Allow: r.Allow, Rule: r.Rule, Permission: r.Permission, Pattern: r.Pattern}, err
 }
 
-// authenticator adapts authn to the proxy: a Reason becomes a Denial.
-type authenticator struct{ a *authn.Authenticator }
+// authenticator adapts authn to the proxy: a Reason becomes a Denial, and
+// a login token (Bound) is resolved against the store at once, so the
+// request acts with the user's stored roles (see proxy.ResolveSession; the
+// proxy's own session check then finds it consistent).
+type authenticator struct {
+	a        *authn.Authenticator
+	sessions proxy.Sessions // nil: login tokens keep the roles they carry
+}
 
 func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.Identity, *proxy.Denial, error) {
 	id, reason, err := x.a.Authenticate(ctx, h)
@@ -233,7 +240,12 @@ func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.I
 	if reason != "" {
 		return proxy.Identity{}, &proxy.Denial{Reason: string(reason), Message: reason.Message()}, nil
 	}
-	return proxy.Identity{Subject: id.Subject, Roles: id.Roles, Kind: id.Kind, IssuedAt: id.IssuedAt}, nil, nil
+	pid := proxy.Identity{Subject: id.Subject, Roles: id.Roles, Kind: id.Kind, IssuedAt: id.IssuedAt,
+		Bound: id.Bound, Generation: id.Generation}
+	if pid.Bound && x.sessions != nil {
+		return proxy.ResolveSession(ctx, x.sessions, pid)
+	}
+	return pid, nil, nil
 }
 
 // store adapts resetstore to the proxy: its users and errors become the
@@ -241,11 +253,12 @@ func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.I
 type store struct {
 	s                backend
 	onPasswordChange func(email string)
-	// sessions caches PasswordChanged (see sessionCache).
+	// sessions caches Session (see sessionCache).
 	sessions *sessionCache
 }
 
-// changed drops what is cached about email after a write to that user.
+// changed drops what is cached about email after a write to that user
+// (password, roles, creation, deletion), so this process sees it at once.
 func (s store) changed(email string) {
 	s.sessions.drop(strings.ToLower(email))
 	if s.onPasswordChange != nil {
@@ -254,7 +267,8 @@ func (s store) changed(email string) {
 }
 
 func user(u resetstore.User) proxy.User {
-	return proxy.User{Email: u.Email, Roles: u.Roles, HasPassword: u.HasPassword, Created: u.Created, PasswordChanged: u.PasswordChanged}
+	return proxy.User{Email: u.Email, Roles: u.Roles, HasPassword: u.HasPassword, Created: u.Created,
+		PasswordChanged: u.PasswordChanged, Generation: u.Generation}
 }
 
 func storeErr(err error) error {
@@ -280,23 +294,28 @@ func storeErr(err error) error {
 	return err
 }
 
-func (s store) PasswordChanged(ctx context.Context, email string) (time.Time, error) {
+// Session reads the subject's session state, through the cache. A subject
+// that is no stored user (or not an email) is Found false.
+func (s store) Session(ctx context.Context, email string) (proxy.Session, error) {
 	key := strings.ToLower(email)
 	cached, fresh, usable := s.sessions.get(key)
 	if fresh {
 		return cached, nil
 	}
+	v := s.sessions.version()
 	u, err := s.s.GetUser(ctx, email)
+	var sess proxy.Session
 	switch {
 	case errors.Is(err, resetstore.ErrUserNotFound) || errors.Is(err, resetstore.ErrInvalidEmail):
-		u, err = resetstore.User{}, nil
 	case errors.Is(err, resetstore.ErrUnavailable) && usable:
 		return cached, nil // the last known answer, within staleMax
 	case err != nil:
-		return time.Time{}, storeErr(err)
+		return proxy.Session{}, storeErr(err)
+	default:
+		sess = proxy.Session{Found: true, Generation: u.Generation, PasswordChanged: u.PasswordChanged, Roles: u.Roles}
 	}
-	s.sessions.put(key, u.PasswordChanged)
-	return u.PasswordChanged, nil
+	s.sessions.put(key, sess, v)
+	return sess, nil
 }
 
 func (s store) IssueResetToken(ctx context.Context, email string) (string, time.Time, error) {
@@ -344,6 +363,7 @@ func (s store) AddUser(ctx context.Context, email string, roles []string, pw str
 
 func (s store) SetRoles(ctx context.Context, email string, roles []string) (proxy.User, error) {
 	u, err := s.s.SetRoles(ctx, email, roles)
+	s.changed(email)
 	return user(u), storeErr(err)
 }
 
