@@ -16,6 +16,13 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // cmdToken mints a JWT with latch's signing key, issuer and audience.
+//
+// Unlike a login token, it is not tied to a stored user: it carries no
+// session generation, so deleting the subject or changing its roles in the
+// store does not end it, and it acts with the roles given here. It is
+// still refused once the subject, if it is a stored user, sets its
+// password after the token was minted. Keep its --ttl short; to end one
+// early, rotate the signing key.
 func cmdToken(e *env, args []string) error {
 	fs := newFlags("token", "token --config FILE --sub EMAIL [--role R]... [--ttl D]", e.stderr)
 	path := fs.String("config", "", "configuration file (YAML)")
