@@ -63,6 +63,8 @@ Usage:
                                copy users and live reset tokens between backends
   latch policy explain --config FILE --sub EMAIL [--role R]... METHOD PATH
                                show the canonical path and the decision
+  latch keygen [--type ed25519|hs256] --out FILE
+                               write a new signing key (mode 0600, never overwritten)
   latch version                print the version
   latch help                   print this help
 
@@ -97,6 +99,8 @@ func run(ctx context.Context, args, environ []string, stdin io.Reader, stdout, s
 		return cmdPolicy(e, rest)
 	case "demo":
 		return cmdDemo(ctx, e, rest)
+	case "keygen":
+		return cmdKeygen(e, rest)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "latch %s (%s)\n", version(), goVersion())
 		return nil
