@@ -322,7 +322,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	}
 	id, denial, err := h.opts.Authenticator.Authenticate(r.Context(), r.Header)
 	if err == nil && denial == nil && h.opts.Sessions != nil && id.Kind == "jwt" {
-		denial, err = h.checkSession(r.Context(), id)
+		id, denial, err = ResolveSession(r.Context(), h.opts.Sessions, id)
 	}
 	switch {
 	case err != nil:

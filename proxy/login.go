@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -215,7 +214,7 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 			Message: "Login is not available: latch has no signing key."}, nil)
 		return
 	}
-	email := strings.ToLower(b.strs["email"])
+	email := foldASCII(b.strs["email"])
 	if ok, retry := h.login.allow(email, clientAddr(r)); !ok {
 		result = "rate_limited"
 		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,

@@ -24,7 +24,7 @@ func (h *Handler) routes() {
 	h.handle("POST /auth/reset/password", h.redeemReset)
 	h.handle("POST /auth/simple/login", h.loginRoute)
 	if h.resetURL.Path != "" {
-		h.handle("GET "+strings.ToLower(h.resetURL.Path), h.resetPage)
+		h.handle("GET "+lowerASCII(h.resetURL.Path), h.resetPage)
 	}
 }
 

@@ -48,8 +48,6 @@ var (
 		Message: "The session has ended (a password change, or the user was removed); log in again."}
 	errIssuedBefore = &Denial{Reason: "revoked",
 		Message: "The token was issued before the last password change; log in again."}
-	errRolesChanged = &Denial{Reason: "revoked",
-		Message: "The user's roles have changed since this request was authenticated; try again."}
 )
 
 // ResolveSession checks a JWT identity against the subject's stored
@@ -87,20 +85,4 @@ func ResolveSession(ctx context.Context, s Sessions, id Identity) (Identity, *De
 		return Identity{}, errIssuedBefore, nil
 	}
 	return id, nil, nil
-}
-
-// checkSession refuses a JWT whose session has ended (see ResolveSession).
-// The request goes on with id as given, so a Bound identity must already
-// carry the stored roles (the Authenticator resolves it): if they differ,
-// the roles changed in between, and the request is refused rather than
-// decided on the old ones.
-func (h *Handler) checkSession(ctx context.Context, id Identity) (*Denial, error) {
-	got, denial, err := ResolveSession(ctx, h.opts.Sessions, id)
-	if err != nil || denial != nil {
-		return denial, err
-	}
-	if id.Bound && !slices.Equal(got.Roles, id.Roles) {
-		return errRolesChanged, nil
-	}
-	return nil, nil
 }

@@ -42,7 +42,9 @@ func cloneRoles(roles []string) []string {
 
 const maxEmailLen = 254
 
-// normalizeEmail lowercases email and checks it has the shape local@domain
+// normalizeEmail lower-cases the ASCII letters of email (only those:
+// Unicode folding would make "admİn@example.com", U+0130, the same user as
+// "admin@example.com" while the policy and the logs see two) and checks it has the shape local@domain
 // without spaces or control characters.
 func normalizeEmail(email string) (string, error) {
 	if email == "" || len(email) > maxEmailLen {
@@ -57,7 +59,13 @@ func normalizeEmail(email string) (string, error) {
 			return "", ErrInvalidEmail
 		}
 	}
-	return strings.ToLower(email), nil
+	b := []byte(email)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b), nil
 }
 
 func getUser(tx *bolt.Tx, key string) (*UserRecord, error) {

@@ -184,3 +184,19 @@ func TestVerifyPassword(t *testing.T) {
 		t.Errorf("VerifyPassword after param change = %v, %v; want true, nil", ok, err)
 	}
 }
+
+// Emails fold case in ASCII only: a Unicode letter that folds to an ASCII
+// one (U+0130 'İ' lower-cases to 'i', U+212A KELVIN SIGN to 'k') names
+// another user, as it does for the policy and the logs.
+func TestEmailFoldsASCIIOnly(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"Admin@Example.COM", "admin@example.com"},
+		{"adm\u0130n@example.com", "adm\u0130n@example.com"},
+		{"\u212Aey@example.com", "\u212Aey@example.com"},
+	} {
+		got, err := resetstore.NormalizeEmail(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("normalizeEmail(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}

@@ -73,7 +73,7 @@ func (a *app) wire(opts *proxy.Options) error {
 	}
 	users := store{s: st, onPasswordChange: auth.Invalidate, sessions: newSessionCache(100_000, ttl, staleMax, time.Now)}
 	opts.Store = users
-	opts.Authenticator = authenticator{a: auth, sessions: users}
+	opts.Authenticator = authenticator{a: auth}
 	opts.ResetURL = cfg.Reset.URL
 	opts.Login = proxy.LoginLimits{MaxConcurrent: cfg.Login.MaxConcurrent,
 		PerSecond:  cfg.Login.MaxPerSecond,
@@ -94,11 +94,14 @@ func policyOptions(cfg *config.Config) policy.Options {
 		TestsPath:    cfg.Policy.Tests,
 		MaxRuleDrop:  cfg.Policy.MaxRuleDrop,
 		PollInterval: pollInterval(cfg.Policy.PollInterval.D()),
+		// policy.settle 0 applies a change at once; policy.Options takes a
+		// negative for that (its zero is the 1s default).
+		Settle: pollInterval(cfg.Policy.Settle.D()),
 	}
 }
 
-// pollInterval maps the config's 0 (disabled) to the policy package's
-// negative value.
+// pollInterval maps a config duration whose 0 means "off" to the policy
+// package's convention, where 0 is the default and a negative is off.
 func pollInterval(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
@@ -223,13 +226,10 @@ func (d decider) Decide(sub string, roles []string, method, path string) (proxy.
 	return proxy.Decision{Allow: r.Allow, Rule: r.Rule, Permission: r.Permission, Pattern: r.Pattern}, err
 }
 
-// authenticator adapts authn to the proxy: a Reason becomes a Denial, and
-// a login token (Bound) is resolved against the store at once, so the
-// request acts with the user's stored roles (see proxy.ResolveSession; the
-// proxy's own session check then finds it consistent).
+// authenticator adapts authn to the proxy: a Reason becomes a Denial. The
+// proxy checks JWTs against the store itself (proxy.ResolveSession).
 type authenticator struct {
-	a        *authn.Authenticator
-	sessions proxy.Sessions // nil: login tokens keep the roles they carry
+	a *authn.Authenticator
 }
 
 func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.Identity, *proxy.Denial, error) {
@@ -240,12 +240,8 @@ func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.I
 	if reason != "" {
 		return proxy.Identity{}, &proxy.Denial{Reason: string(reason), Message: reason.Message()}, nil
 	}
-	pid := proxy.Identity{Subject: id.Subject, Roles: id.Roles, Kind: id.Kind, IssuedAt: id.IssuedAt,
-		Bound: id.Bound, Generation: id.Generation}
-	if pid.Bound && x.sessions != nil {
-		return proxy.ResolveSession(ctx, x.sessions, pid)
-	}
-	return pid, nil, nil
+	return proxy.Identity{Subject: id.Subject, Roles: id.Roles, Kind: id.Kind, IssuedAt: id.IssuedAt,
+		Bound: id.Bound, Generation: id.Generation}, nil, nil
 }
 
 // store adapts resetstore to the proxy: its users and errors become the
