@@ -372,8 +372,8 @@ func TestSessionCheck(t *testing.T) {
 		{"login token, same generation and roles", "ada@x.y:admin", true, 200},
 		{"login token of a deleted user", "gone@x.y:admin", true, 401},
 		{"login token of an older generation", "reset@x.y:admin", true, 401},
-		{"login token still carrying the old roles", "demoted@x.y:admin", true, 401},
-		{"login token carrying the stored roles", "demoted@x.y:viewer", true, 200},
+		{"login token still carrying the old roles acts with the stored ones", "demoted@x.y:admin", true, 403},
+		{"login token carrying the stored roles", "demoted@x.y:viewer", true, 403},
 		{"other JWT of a user not stored", "gone@x.y:admin", false, 200},
 		{"other JWT issued before the password change", "changed@x.y:admin", false, 401},
 	}
@@ -382,9 +382,14 @@ func TestSessionCheck(t *testing.T) {
 			front := newFront(t, up.srv.URL, func(o *Options) {
 				o.Authenticator, o.Sessions = sessionAuth{bound: tt.bound}, sessions
 			})
-			resp := do(t, "GET", front.URL+"/api/admin/features", http.Header{"Authorization": {"Bearer " + tt.auth}})
+			// POST: the fake policy allows it to admin, not to viewer.
+			resp := do(t, "POST", front.URL+"/api/admin/features", http.Header{"Authorization": {"Bearer " + tt.auth}})
 			if tt.status != 200 {
-				wantError(t, resp, tt.status, NameAuthRequired)
+				name := NameAuthRequired
+				if tt.status == 403 {
+					name = NameNoAccess
+				}
+				wantError(t, resp, tt.status, name)
 				return
 			}
 			resp.Body.Close()
