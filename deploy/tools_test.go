@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/proxy/authn"
 )
 
 // kustomizeVersion is the kustomize CLI the tests run, as a Go module
@@ -417,6 +418,53 @@ func TestPrometheusRule(t *testing.T) {
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("promtool %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+}
+
+// TestOpenSSLKeys: the openssl lines deploy/README.md gives as the
+// equivalents of latch keygen write a key latch's loader accepts, with mode
+// 0600.
+func TestOpenSSLKeys(t *testing.T) {
+	t.Parallel()
+	openssl := tool(t, "openssl", "openssl")
+	readme := string(readFile(t, repo(t, "deploy/README.md")))
+	_, after, ok := strings.Cut(readme, "The same with `openssl`")
+	m := regexp.MustCompile("(?s)```sh\n(.*?)```").FindStringSubmatch(after)
+	if !ok || m == nil {
+		t.Fatal("deploy/README.md: no openssl block after \"The same with `openssl`\"")
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(m[1]), "\n") {
+		if strings.Contains(l, "openssl ") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 2 {
+		t.Fatalf("want an Ed25519 and an HS256 openssl line, got %q", lines)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, l := range lines {
+		dir := t.TempDir()
+		cmd := exec.CommandContext(ctx, "sh", "-c", l)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(openssl)+":"+os.Getenv("PATH"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", l, err, out)
+			continue
+		}
+		key := filepath.Join(dir, "signing.key")
+		fi, err := os.Stat(key)
+		if err != nil {
+			t.Errorf("%s wrote no signing.key: %v", l, err)
+			continue
+		}
+		if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", l, fi.Mode().Perm())
+		}
+		if _, err := authn.New(authn.Options{SigningKeyFile: key}); err != nil {
+			t.Errorf("%s: latch refuses the key: %v", l, err)
 		}
 	}
 }
