@@ -218,14 +218,6 @@ func openBolt(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	return s, nil
 }
 
-// decider adapts the policy engine to the proxy.
-type decider struct{ e *policy.Engine }
-
-func (d decider) Decide(sub string, roles []string, method, path string) (proxy.Decision, error) {
-	r, err := d.e.Decide(sub, roles, method, path)
-	return proxy.Decision{Allow: r.Allow, Rule: r.Rule, Permission: r.Permission, Pattern: r.Pattern}, err
-}
-
 // authenticator adapts authn to the proxy: a Reason becomes a Denial. The
 // proxy checks JWTs against the store itself (proxy.ResolveSession).
 type authenticator struct {
