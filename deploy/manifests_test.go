@@ -720,6 +720,19 @@ func TestFirstAdminJob(t *testing.T) {
 	if len(jc.Command) < 3 || jc.Command[0] != imageBinary(t) || jc.Command[1] != "users" || jc.Command[2] != "add" {
 		t.Errorf("the Job's command is %q, want %s users add", jc.Command, imageBinary(t))
 	}
+	var k struct {
+		Images []struct {
+			Name    string `json:"name"`
+			NewName string `json:"newName"`
+			NewTag  string `json:"newTag"`
+		} `json:"images"`
+	}
+	if err := yaml.Unmarshal(readFile(t, repo(t, "deploy/kubernetes/base/kustomization.yaml")), &k); err != nil || len(k.Images) != 1 {
+		t.Fatalf("base/kustomization.yaml images: %v %+v", err, k.Images)
+	}
+	if want := k.Images[0].NewName + ":" + k.Images[0].NewTag; jc.Image != want {
+		t.Errorf("the Job's image is %s, the Deployment's (kustomization images:) %s", jc.Image, want)
+	}
 	if labels.SelectorFromSet(dep.Spec.Selector.MatchLabels).Matches(labels.Set(job.Spec.Template.Labels)) {
 		t.Error("the Job's pod matches the Deployment's selector (and so its Service)")
 	}
