@@ -4,12 +4,11 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
+	"unicode/utf8"
 )
 
 // recorder notes the status and size of an answer. It unwraps for
@@ -46,9 +45,9 @@ func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // accessLine is one request's access-log line. On protected paths it is
 // also the decision log: roles, decision and the deciding rule. Both
-// writers (lineWriter and slog's JSONHandler through attrs) give it the same
-// keys and value types (durations in nanoseconds), so they produce the same
-// object (TestAccessLineWritersAgree).
+// writers (lineWriter, and the Logger through slogAttrs) walk the same
+// fields in the same order, so they write the same bytes
+// (TestAccessLineEncoder, TestAccessLineWritersAgree).
 type accessLine struct {
 	Time                       time.Time
 	Level                      slog.Level // INFO, or ERROR for a 5xx
@@ -106,42 +105,29 @@ func (a *slogAttrs) num(k string, v int64)     { *a = append(*a, slog.Int64(k, v
 func (a *slogAttrs) dur(k string, v int64)     { *a = append(*a, slog.Duration(k, time.Duration(v))) }
 func (a *slogAttrs) strs(k string, v []string) { *a = append(*a, slog.Any(k, v)) }
 
-// zapFields collects the fields for lineWriter.
-type zapFields []zapcore.Field
-
-func (f *zapFields) str(k, v string)           { *f = append(*f, zap.String(k, v)) }
-func (f *zapFields) num(k string, v int64)     { *f = append(*f, zap.Int64(k, v)) }
-func (f *zapFields) dur(k string, v int64)     { *f = append(*f, zap.Duration(k, time.Duration(v))) }
-func (f *zapFields) strs(k string, v []string) { *f = append(*f, zap.Strings(k, v)) }
-
-// lineWriter writes access lines as JSON straight to a writer with zap's
-// JSON encoder (zapcore: pooled buffers, no reflection) and a single Write,
-// instead of slog's generic record path (a caller lookup and an attribute
-// walk per line) or encoding/json's reflection: the access line was the
+// lineWriter writes access lines as JSON straight to a writer, one Write
+// per line from a pooled buffer, instead of slog's generic record path (a
+// caller lookup and an attribute walk per line): the access line was the
 // largest share of latch's own CPU per proxied request (bench/RESULTS.md).
+// The bytes are those slog's JSONHandler writes for the same line
+// (TestAccessLineEncoder, FuzzAccessLineEncoder).
 type lineWriter struct {
 	w    io.Writer
-	enc  zapcore.Encoder
 	pool sync.Pool // *lineBuf
 }
 
 type lineBuf struct {
-	line   accessLine
-	fields [20]zapcore.Field
-	f      zapFields // over fields
+	line accessLine
+	enc  jsonLine
 }
 
+// maxPooledLine bounds the buffers kept for reuse, as slog does: a rare
+// huge line (a long cause) is not held for ever.
+const maxPooledLine = 16 << 10
+
 func newLineWriter(w io.Writer) *lineWriter {
-	lw := &lineWriter{w: w, enc: zapcore.NewJSONEncoder(zapcore.EncoderConfig{
-		TimeKey:        "time",
-		LevelKey:       "level",
-		MessageKey:     "msg",
-		EncodeTime:     zapcore.RFC3339NanoTimeEncoder,
-		EncodeLevel:    zapcore.CapitalLevelEncoder,
-		EncodeDuration: zapcore.NanosDurationEncoder,
-		LineEnding:     "\n",
-	})}
-	lw.pool.New = func() any { return new(lineBuf) }
+	lw := &lineWriter{w: w}
+	lw.pool.New = func() any { return &lineBuf{enc: make(jsonLine, 0, 1024)} }
 	return lw
 }
 
@@ -149,21 +135,115 @@ func newLineWriter(w io.Writer) *lineWriter {
 func (lw *lineWriter) get() *lineBuf { return lw.pool.Get().(*lineBuf) }
 
 func (lw *lineWriter) write(b *lineBuf) {
-	l := &b.line
-	b.f = b.fields[:0]
-	l.walk(&b.f)
-	level := zapcore.InfoLevel
-	if l.Level >= slog.LevelError {
-		level = zapcore.ErrorLevel
+	b.enc.begin(&b.line)
+	b.line.walk(&b.enc)
+	b.enc = append(b.enc, "}\n"...)
+	_, _ = lw.w.Write(b.enc)
+	b.line = accessLine{}
+	if cap(b.enc) <= maxPooledLine {
+		b.enc = b.enc[:0]
+		lw.pool.Put(b)
 	}
-	buf, err := lw.enc.EncodeEntry(zapcore.Entry{Level: level, Time: l.Time, Message: accessMsg}, b.f)
-	if err == nil {
-		_, _ = lw.w.Write(buf.Bytes())
-		buf.Free()
+}
+
+// jsonLine appends an access line's JSON as slog's JSONHandler writes it
+// (log/slog/json_handler.go): time in RFC 3339 with nanoseconds and no
+// trailing zeros, the level's name, durations as integer nanoseconds,
+// strings escaped by slog's rules and string lists by encoding/json's
+// (slog marshals them), neither escaping HTML.
+type jsonLine []byte
+
+// begin resets j to the line's opening: time (none when zero, as in
+// slog), level and msg.
+func (j *jsonLine) begin(l *accessLine) {
+	b := append((*j)[:0], '{')
+	if !l.Time.IsZero() {
+		b = append(b, `"time":"`...)
+		b = l.Time.Round(0).AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `",`...)
 	}
-	clear(b.fields[:])
-	b.f, b.line = nil, accessLine{}
-	lw.pool.Put(b)
+	b = append(b, `"level":"`...)
+	b = append(b, l.Level.String()...)
+	b = append(b, `","msg":"`+accessMsg+`"`...)
+	*j = b
+}
+
+func (j *jsonLine) key(k string) {
+	*j = appendJSONString(append(*j, ','), k, false)
+	*j = append(*j, ':')
+}
+
+func (j *jsonLine) str(k, v string) { j.key(k); *j = appendJSONString(*j, v, false) }
+func (j *jsonLine) num(k string, v int64) {
+	j.key(k)
+	*j = strconv.AppendInt(*j, v, 10)
+}
+func (j *jsonLine) dur(k string, nanos int64) { j.num(k, nanos) }
+func (j *jsonLine) strs(k string, v []string) {
+	j.key(k)
+	*j = append(*j, '[')
+	for i, s := range v {
+		if i > 0 {
+			*j = append(*j, ',')
+		}
+		*j = appendJSONString(*j, s, true)
+	}
+	*j = append(*j, ']')
+}
+
+// appendJSONString appends s quoted: '"' and '\\' escaped, control
+// characters as \n, \r, \t or \u00XX (and as \b, \f with
+// shortBF, as encoding/json writes them), each invalid UTF-8 byte as
+// \ufffd, U+2028 and U+2029 as \u2028 and \u2029.
+func appendJSONString(b []byte, s string, shortBF bool) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			b = append(b, s[start:i]...)
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case shortBF && c == '\b':
+				b = append(b, '\\', 'b')
+			case shortBF && c == '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // finish writes the access-log line and the request metrics.

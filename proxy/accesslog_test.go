@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 type logBuffer struct {
@@ -152,4 +154,146 @@ func TestAccessLineWritersAgree(t *testing.T) {
 	if b[2]["subject"] != "q\"<&>\\é@example.com" || b[6]["level"] != "ERROR" || b[6]["status"] != float64(502) {
 		t.Errorf("unexpected lines: %v / %v", b[2], b[6])
 	}
+}
+
+// slogLine is what slog's JSONHandler writes for l: the reference the
+// access-line encoder must equal byte for byte.
+func slogLine(t testing.TB, l accessLine) string {
+	t.Helper()
+	var out bytes.Buffer
+	attrs := slogAttrs{}
+	l.walk(&attrs)
+	rec := slog.NewRecord(l.Time, l.Level, accessMsg, 0)
+	rec.AddAttrs(attrs...)
+	if err := slog.NewJSONHandler(&out, nil).Handle(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	return out.String()
+}
+
+// encodedLine is what lineWriter writes for l, checking it is one Write.
+func encodedLine(t testing.TB, lw *lineWriter, w *countingWriter, l accessLine) string {
+	t.Helper()
+	w.b.Reset()
+	before := w.writes
+	b := lw.get()
+	b.line = l
+	lw.write(b)
+	if n := w.writes - before; n != 1 {
+		t.Errorf("the line took %d writes, want 1", n)
+	}
+	return w.b.String()
+}
+
+type countingWriter struct {
+	b      bytes.Buffer
+	writes int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) { c.writes++; return c.b.Write(p) }
+
+// awkward holds every kind of character the two escapers treat apart:
+// quotes, backslash, HTML, each control character (\b and \f are where
+// slog's strings and encoding/json's lists differ), DEL, invalid UTF-8
+// (a stray byte, a truncated sequence, a surrogate), U+2028, U+2029, and
+// non-ASCII text.
+const awkward = "q\"\\<&>'/ \x00\x01\b\t\n\f\r\x1b\x1f\x7f \xff\xe2\x82 \xed\xa0\x80 \u2028\u2029 é日本🔒\ufffd"
+
+// TestAccessLineEncoder: latch's access-line encoder writes, in one Write,
+// the bytes slog's JSONHandler writes for the same fields, for every kind
+// of line.
+func TestAccessLineEncoder(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 29, 10, 12, 3, 450_000_000, time.UTC)
+	allowed := accessLine{Time: at, Level: slog.LevelInfo, RequestID: "req-1", Method: "GET", Path: "/api/admin/features",
+		Class: "protected", Status: 200, Bytes: 1234, Duration: 812_345, UpstreamDuration: 500_000,
+		Subject: "v@example.com", Roles: []string{"viewer", "editor"}, Decision: "allow", Rule: "role:viewer, /api/admin/*, GET"}
+	denied := allowed
+	denied.Method, denied.Status, denied.Bytes, denied.UpstreamDuration = "POST", 403, 97, 0
+	denied.Decision, denied.Rule, denied.ErrorID, denied.Error = "deny", "", "e-0123456789abcdef", NameNoAccess
+	withCause := denied
+	withCause.Cause = "policy: reading rules: " + awkward
+	cases := []struct {
+		name string
+		line accessLine
+	}{
+		{"allowed", allowed},
+		{"denied", denied},
+		{"denied with cause", withCause},
+		{"refused", accessLine{Time: at, Level: slog.LevelInfo, RequestID: "req-2", Method: "GET", Path: "(refused)",
+			Class: "refused", Status: 400, Bytes: 120, Duration: 9_000, ErrorID: "e-1", Error: "bad_path"}},
+		{"no credential", accessLine{Time: at, Level: slog.LevelInfo, RequestID: "req-3", Method: "GET", Path: "/api/admin/x",
+			Class: "protected", Status: 401, Bytes: 80, Duration: 7, ErrorID: "e-2", Error: "unauthenticated"}},
+		{"upstream down", accessLine{Time: at, Level: slog.LevelError, RequestID: "req-4", Method: "DELETE", Path: "/open",
+			Class: "forward", Status: 502, Bytes: 140, Duration: 3_000_000, UpstreamDuration: 2_999_000,
+			UpstreamError: "connect", ErrorID: "e-3", Error: "upstream_unavailable",
+			Cause: "dial tcp 127.0.0.1:1: connect: connection refused"}},
+		{"awkward characters", accessLine{Time: at, Level: slog.LevelInfo, RequestID: awkward, Method: "GET", Path: "/" + awkward,
+			Class: "protected", Status: 200, Subject: awkward, Roles: []string{awkward, "", "admin"}, Decision: "allow",
+			Rule: awkward, Cause: awkward}},
+		{"empty roles, zero numbers", accessLine{Time: at, Level: slog.LevelInfo, Roles: []string{}, Duration: -1}},
+		{"time in a zone, whole second", accessLine{Time: time.Date(2026, 1, 2, 3, 4, 5, 0, time.FixedZone("", -7*3600)),
+			Level: slog.LevelInfo, Status: 204}},
+		{"monotonic time", accessLine{Time: time.Now(), Level: slog.LevelError, Status: 500}},
+		{"zero time", accessLine{Level: slog.LevelInfo, Status: 200}},
+	}
+	var out countingWriter
+	lw := newLineWriter(&out)
+	for _, c := range cases {
+		want := slogLine(t, c.line)
+		if got := encodedLine(t, lw, &out, c.line); got != want {
+			t.Errorf("%s:\ngot  %s\nwant %s", c.name, got, want)
+		}
+	}
+}
+
+// FuzzAccessLineEncoder: for any strings and numbers, the encoder's line
+// equals slog's.
+func FuzzAccessLineEncoder(f *testing.F) {
+	f.Add("v@example.com", "viewer", "/api/admin/features", "dial tcp: refused", 200, int64(812_345), int64(1_700_000_000_123_456_789))
+	f.Add(awkward, awkward, "/"+awkward, awkward, 502, int64(-1), int64(0))
+	f.Add("\u2028", "\b\f", "\xff", "\x00", 0, int64(1), int64(-62135596800))
+	var out countingWriter
+	lw := newLineWriter(&out)
+	f.Fuzz(func(t *testing.T, subject, role, path, cause string, status int, nanos, unixNano int64) {
+		at := time.Unix(0, unixNano).In(time.FixedZone("", int(nanos%(14*3600))))
+		if y := at.Year(); y < 0 || y >= 10000 { // slog writes an error there
+			at = time.Unix(0, 0)
+		}
+		l := accessLine{Time: at, Level: slog.Level(status % 9), RequestID: role + subject, Method: subject, Path: path,
+			Class: role, Status: status, Bytes: nanos, Duration: -nanos, UpstreamDuration: nanos / 3,
+			Subject: subject, Roles: []string{role, subject}, Decision: role, Rule: path, UpstreamError: cause,
+			ErrorID: subject, Error: role, Cause: cause}
+		if got, want := encodedLine(t, lw, &out, l), slogLine(t, l); got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	})
+}
+
+// BenchmarkAccessLine writes one protected request's access line through
+// slog's JSONHandler (the Logger path) and through latch's encoder
+// (Options.AccessLog), to io.Discard.
+func BenchmarkAccessLine(b *testing.B) {
+	l := accessLine{Level: slog.LevelInfo, RequestID: "0a1b2c3d4e5f6a7b", Method: "GET", Path: "/api/admin/features/x",
+		Class: "protected", Status: 200, Bytes: 1234, Duration: 812_345, UpstreamDuration: 500_000,
+		Subject: "v@example.com", Roles: []string{"viewer"}, Decision: "allow", Rule: "role:viewer, /api/admin/*, GET"}
+	b.Run("writer=slog", func(b *testing.B) {
+		log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+		b.ReportAllocs()
+		for b.Loop() {
+			attrs := make(slogAttrs, 0, 16)
+			l.walk(&attrs)
+			log.LogAttrs(context.Background(), l.Level, accessMsg, attrs...)
+		}
+	})
+	b.Run("writer=AccessLog", func(b *testing.B) {
+		lw := newLineWriter(io.Discard)
+		b.ReportAllocs()
+		for b.Loop() {
+			buf := lw.get()
+			buf.line = l
+			buf.line.Time = time.Now()
+			lw.write(buf)
+		}
+	})
 }

@@ -14,6 +14,12 @@
 // the API page's shape ({id, name, message, details}); causes are logged
 // with the error id, never sent to the client.
 //
+// Logging is log/slog only. Each request writes one access line (the
+// decision log on protected paths) through Options.Logger, or, when
+// Options.AccessLog is set, through a small encoder of the line's fixed
+// fields that writes the same bytes as slog's JSONHandler in one Write
+// from a pooled buffer, with no allocation (BenchmarkAccessLine).
+//
 // Caveats: the path the policy decides on is the path forwarded, byte for
 // byte; a path that backends could read in two ways (encoded '/', '\',
 // ';', double encoding, ".." above the root) is refused with 400.
