@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/latch-dev/latch"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -33,7 +34,7 @@ const maxIssueBatch = 256
 type issueRequest struct {
 	ctx   context.Context
 	email string
-	hash  tokenHash
+	hash  TokenHash
 	res   chan issueResult // buffered: the issuer never blocks answering
 }
 
@@ -44,7 +45,7 @@ type issueResult struct {
 
 // submitIssue queues one issuance and waits for its commit. The caller must
 // hold the gate (enter), which keeps the issuer running until it returns.
-func (s *Store) submitIssue(ctx context.Context, email string, h tokenHash) (time.Time, error) {
+func (s *Store) submitIssue(ctx context.Context, email string, h TokenHash) (time.Time, error) {
 	req := &issueRequest{ctx: ctx, email: email, hash: h, res: make(chan issueResult, 1)}
 	select {
 	case s.issueq <- req:
@@ -107,7 +108,7 @@ func (s *Store) commitIssues(batch []*issueRequest) {
 	for i := range results {
 		switch res := &results[i]; {
 		case res.err != nil:
-			var rl *RateLimitError
+			var rl *latch.RateLimitError
 			if errors.As(res.err, &rl) {
 				s.metrics.RateLimited.Inc()
 			}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 )
 
@@ -130,11 +131,11 @@ func TestGroupCommit(t *testing.T) {
 	if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != queued+2 {
 		t.Errorf("group sizes = %v, want [1 %d]", sizes, queued+2)
 	}
-	var rl *resetstore.RateLimitError
+	var rl *latch.RateLimitError
 	if !errors.As(results[0].err, &rl) {
 		t.Errorf("g00 (rate limited) = %v, want *RateLimitError", results[0].err)
 	}
-	if !errors.Is(results[queued].err, resetstore.ErrUserNotFound) {
+	if !errors.Is(results[queued].err, latch.ErrUserNotFound) {
 		t.Errorf("ghost = %v, want ErrUserNotFound", results[queued].err)
 	}
 	if !errors.Is(results[queued+1].err, context.Canceled) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 )
 
@@ -191,7 +192,7 @@ func TestCrashDurability(t *testing.T) {
 				if err != nil || got != email {
 					t.Errorf("%s: last reported token lost after crash: %q, %v", email, got, err)
 				}
-			case !errors.Is(err, resetstore.ErrInvalidToken):
+			case !errors.Is(err, latch.ErrInvalidToken):
 				t.Errorf("%s: superseded token %d = %v, want ErrInvalidToken", email, i, err)
 			}
 		}

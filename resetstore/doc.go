@@ -19,10 +19,10 @@
 //
 // Issuing a token for a user deletes that user's earlier unused tokens, and
 // the same user cannot be issued another within Options.MinInterval
-// (*RateLimitError). Setting a password, by SetPassword or by redeeming a
+// (*latch.RateLimitError). Setting a password, by SetPassword or by redeeming a
 // token, deletes all of the user's unused tokens. A used token's record is
-// kept until its original expiry, so that replaying it reports ErrUsedToken
-// rather than ErrInvalidToken; after that Sweep removes it. Expiry is checked
+// kept until its original expiry, so that replaying it reports latch.ErrUsedToken
+// rather than latch.ErrInvalidToken; after that Sweep removes it. Expiry is checked
 // on every read, so a store that is never swept is still correct, only larger.
 //
 // # Durability and group commit

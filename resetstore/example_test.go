@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 )
 
@@ -34,14 +35,14 @@ func Example() {
 		log.Fatal(err)
 	}
 	_, _, err = s.IssueResetToken(ctx, "ada@example.com")
-	var rl *resetstore.RateLimitError
+	var rl *latch.RateLimitError
 	fmt.Println("second link within a minute:", errors.As(err, &rl))
 
 	// The user follows the link and sets a password.
 	email, err := s.RedeemResetToken(ctx, token, "Correct-Horse-9")
 	fmt.Println("redeemed for", email, err)
 	_, err = s.RedeemResetToken(ctx, token, "Another-Pass-9")
-	fmt.Println("again:", errors.Is(err, resetstore.ErrUsedToken))
+	fmt.Println("again:", errors.Is(err, latch.ErrUsedToken))
 
 	_, ok, err := s.VerifyPassword(ctx, "ada@example.com", "Correct-Horse-9")
 	fmt.Println("login:", ok, err)

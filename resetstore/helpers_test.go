@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 	"github.com/latch-dev/latch/resetstore/storetest"
 )
@@ -35,7 +36,7 @@ func openStore(t testing.TB, opts resetstore.Options) (*resetstore.Store, *store
 	return s, clock
 }
 
-func mustAddUser(t testing.TB, s *resetstore.Store, email, password string, roles ...string) resetstore.User {
+func mustAddUser(t testing.TB, s *resetstore.Store, email, password string, roles ...string) latch.User {
 	t.Helper()
 	u, err := s.AddUser(context.Background(), email, roles, password)
 	if err != nil {

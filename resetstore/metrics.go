@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -96,11 +97,11 @@ func (m *Metrics) Unregister() {
 // Reject counts a refused token by reason; other errors are not counted.
 func (m *Metrics) Reject(err error) {
 	switch {
-	case IsTokenExpired(err):
+	case errors.Is(err, ErrTokenExpired):
 		m.Rejected.WithLabelValues(reasonExpired).Inc()
-	case errors.Is(err, ErrInvalidToken):
+	case errors.Is(err, latch.ErrInvalidToken):
 		m.Rejected.WithLabelValues(reasonInvalid).Inc()
-	case errors.Is(err, ErrUsedToken):
+	case errors.Is(err, latch.ErrUsedToken):
 		m.Rejected.WithLabelValues(reasonUsed).Inc()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/latch-dev/latch"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -45,8 +46,8 @@ type UserRecord struct {
 }
 
 // User is the record as callers see it: without the hash.
-func (r *UserRecord) User() User {
-	return User{
+func (r *UserRecord) User() latch.User {
+	return latch.User{
 		Email:           r.Email,
 		Roles:           cloneRoles(r.Roles),
 		HasPassword:     r.PasswordHash != "",
@@ -117,7 +118,7 @@ func (s *Store) Export(ctx context.Context, fn func(Record) error) error {
 // Import writes recs in one transaction: a user replaces the stored user of
 // that email (its tokens stay), a token replaces the stored token of that
 // hash. A token whose user is neither stored nor earlier in recs is refused
-// with an error wrapping ErrUserNotFound, and then nothing is written;
+// with an error wrapping latch.ErrUserNotFound, and then nothing is written;
 // expired tokens are skipped. Emails are normalised as AddUser does.
 func (s *Store) Import(ctx context.Context, recs []Record) error {
 	done, err := s.enter(ctx)
@@ -132,7 +133,7 @@ func (s *Store) Import(ctx context.Context, recs []Record) error {
 			switch {
 			case rec.User != nil:
 				u := rec.User
-				key, err := normalizeEmail(u.Email)
+				key, err := latch.NormalizeEmail(u.Email)
 				if err != nil {
 					return fmt.Errorf("importing user %q: %w", u.Email, err)
 				}
@@ -146,7 +147,7 @@ func (s *Store) Import(ctx context.Context, recs []Record) error {
 				if !now.Before(t.Expires) {
 					continue
 				}
-				key, err := normalizeEmail(t.Email)
+				key, err := latch.NormalizeEmail(t.Email)
 				if err != nil {
 					return fmt.Errorf("importing a token of %q: %w", t.Email, err)
 				}

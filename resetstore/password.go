@@ -61,9 +61,11 @@ var errBadHash = errors.New("resetstore: stored password hash is malformed")
 
 var b64 = base64.RawStdEncoding
 
-// hashPassword returns the PHC-encoded argon2id hash of password:
+// HashPassword returns the PHC-encoded argon2id hash of password with p
+// (zero fields take their defaults), the form every backend stores:
 // $argon2id$v=19$m=<KiB>,t=<time>,p=<threads>$<salt>$<key>
-func hashPassword(password string, p HashParams) (string, error) {
+func HashPassword(password string, p HashParams) (string, error) {
+	p = p.withDefaults()
 	salt := make([]byte, p.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("resetstore: reading salt: %w", err)

@@ -7,7 +7,7 @@ import (
 
 func TestHashPassword(t *testing.T) {
 	p := HashParams{Time: 1, MemoryKiB: 64, Threads: 2, SaltLen: 8, KeyLen: 16}
-	h, err := hashPassword("pässword", p)
+	h, err := HashPassword("pässword", p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -18,7 +18,7 @@ func TestHashPassword(t *testing.T) {
 	if err != nil || got != p || len(salt) != 8 || len(key) != 16 {
 		t.Errorf("decodeHash = %+v, %d-byte salt, %d-byte key, %v; want %+v", got, len(salt), len(key), err, p)
 	}
-	h2, _ := hashPassword("pässword", p)
+	h2, _ := HashPassword("pässword", p)
 	if h == h2 {
 		t.Error("two hashes of one password are equal: salt not random")
 	}
@@ -44,7 +44,7 @@ func TestHashParamsDefaults(t *testing.T) {
 }
 
 func TestDecodeHashRejects(t *testing.T) {
-	good, _ := hashPassword("x", HashParams{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32})
+	good, _ := HashPassword("x", HashParams{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32})
 	parts := strings.Split(good, "$")
 	tests := []string{
 		"",

@@ -14,7 +14,7 @@ const defaultSweepBatch = 1000
 
 // Sweep deletes every token whose expiry has passed, used or not, walking the
 // expiry index from its oldest entry. Used tokens are kept until their
-// expiry so that replays report ErrUsedToken. It returns how many records it
+// expiry so that replays report latch.ErrUsedToken. It returns how many records it
 // removed; on error, the count is of those already committed.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	done, err := s.enter(ctx)
@@ -31,7 +31,7 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		n, seen := 0, 0
 		now := s.now()
 		// Keys below limit have expiry <= now: expired (see checkToken).
-		limit := expiryKey(now.Add(1), tokenHash{})
+		limit := expiryKey(now.Add(1), TokenHash{})
 		err := s.update(func(tx *bolt.Tx) error {
 			n = 0
 			var keys [][]byte
@@ -114,7 +114,7 @@ func (s *Store) ActiveTokens(ctx context.Context) (int, error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket([]byte(bucketTokenExpiry)).Cursor()
 		// First key whose expiry is strictly after now.
-		for k, _ := c.Seek(expiryKey(now.Add(1), tokenHash{})); k != nil; k, _ = c.Next() {
+		for k, _ := c.Seek(expiryKey(now.Add(1), TokenHash{})); k != nil; k, _ = c.Next() {
 			h, ok := expiryKeyHash(k)
 			if !ok {
 				continue // a damaged index entry; Sweep removes it
@@ -134,9 +134,9 @@ func (s *Store) ActiveTokens(ctx context.Context) (int, error) {
 
 // expiryKeyHash returns the token hash of an expiry index key (see
 // bucketTokenExpiry), or false if the key does not have that shape.
-func expiryKeyHash(k []byte) (tokenHash, bool) {
-	if len(k) != 8+len(tokenHash{}) {
-		return tokenHash{}, false
+func expiryKeyHash(k []byte) (TokenHash, bool) {
+	if len(k) != 8+len(TokenHash{}) {
+		return TokenHash{}, false
 	}
-	return tokenHash(k[8:]), true
+	return TokenHash(k[8:]), true
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/latch-dev/latch"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -20,8 +21,9 @@ const (
 	purposeReset = "reset"
 )
 
-// tokenHash is the SHA-256 of a token's raw bytes: the only form stored.
-type tokenHash = [sha256.Size]byte
+// TokenHash is the SHA-256 of a reset token's raw bytes: the only form of a
+// token any backend stores.
+type TokenHash = [sha256.Size]byte
 
 // tokenRecord is the JSON value in bucketTokens.
 type tokenRecord struct {
@@ -33,41 +35,41 @@ type tokenRecord struct {
 }
 
 // newToken returns a fresh token and its hash.
-func newToken() (string, tokenHash, error) {
+func NewToken() (string, TokenHash, error) {
 	raw := make([]byte, tokenBytes)
 	if _, err := rand.Read(raw); err != nil {
-		return "", tokenHash{}, fmt.Errorf("resetstore: reading random token: %w", err)
+		return "", TokenHash{}, fmt.Errorf("resetstore: reading random token: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(raw), sha256.Sum256(raw), nil
 }
 
 // parseToken decodes a token as handed out and returns its hash.
-func parseToken(token string) (tokenHash, error) {
+func ParseToken(token string) (TokenHash, error) {
 	if base64.RawURLEncoding.DecodedLen(len(token)) != tokenBytes {
-		return tokenHash{}, errTokenMalformed
+		return TokenHash{}, errTokenMalformed
 	}
 	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil || len(raw) != tokenBytes {
-		return tokenHash{}, errTokenMalformed
+		return TokenHash{}, errTokenMalformed
 	}
 	return sha256.Sum256(raw), nil
 }
 
-func expiryKey(expires time.Time, h tokenHash) []byte {
+func expiryKey(expires time.Time, h TokenHash) []byte {
 	k := make([]byte, 8+len(h))
 	binary.BigEndian.PutUint64(k, uint64(max(expires.UnixNano(), 0)))
 	copy(k[8:], h[:])
 	return k
 }
 
-func userTokenKey(email string, h tokenHash) []byte {
+func userTokenKey(email string, h TokenHash) []byte {
 	k := make([]byte, 0, len(email)+1+len(h))
 	k = append(k, email...)
 	k = append(k, 0)
 	return append(k, h[:]...)
 }
 
-func getToken(tx *bolt.Tx, h tokenHash) (*tokenRecord, error) {
+func getToken(tx *bolt.Tx, h TokenHash) (*tokenRecord, error) {
 	v := tx.Bucket([]byte(bucketTokens)).Get(h[:])
 	if v == nil {
 		return nil, nil
@@ -79,7 +81,7 @@ func getToken(tx *bolt.Tx, h tokenHash) (*tokenRecord, error) {
 	return &r, nil
 }
 
-func putToken(tx *bolt.Tx, h tokenHash, r *tokenRecord) error {
+func putToken(tx *bolt.Tx, h TokenHash, r *tokenRecord) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -89,7 +91,7 @@ func putToken(tx *bolt.Tx, h tokenHash, r *tokenRecord) error {
 
 // deleteToken removes a token's record and both index entries. r may be nil
 // if the record is already gone; then only the given index entries go.
-func deleteToken(tx *bolt.Tx, h tokenHash, r *tokenRecord) error {
+func deleteToken(tx *bolt.Tx, h TokenHash, r *tokenRecord) error {
 	if r != nil {
 		if err := tx.Bucket([]byte(bucketTokenExpiry)).Delete(expiryKey(r.Expires, h)); err != nil {
 			return err
@@ -106,11 +108,11 @@ func deleteToken(tx *bolt.Tx, h tokenHash, r *tokenRecord) error {
 // it deleted.
 func dropUserTokens(tx *bolt.Tx, email string, keepUsed bool) (int, error) {
 	prefix := append([]byte(email), 0)
-	var hashes []tokenHash
+	var hashes []TokenHash
 	c := tx.Bucket([]byte(bucketUserTokens)).Cursor()
 	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 		if len(k) == len(prefix)+sha256.Size {
-			hashes = append(hashes, tokenHash(k[len(prefix):]))
+			hashes = append(hashes, TokenHash(k[len(prefix):]))
 		}
 	}
 	n := 0
@@ -141,11 +143,11 @@ func dropUserTokens(tx *bolt.Tx, email string, keepUsed bool) (int, error) {
 // after the token is committed to disk. Concurrent calls share transactions
 // (group commit). A ctx cancelled before the group's transaction starts
 // returns ctx.Err() and changes nothing; once the transaction has started the
-// call waits for its outcome. Errors: ErrInvalidEmail, ErrUserNotFound,
-// *RateLimitError if the user was issued a token less than
+// call waits for its outcome. Errors: latch.ErrInvalidEmail, latch.ErrUserNotFound,
+// *latch.RateLimitError if the user was issued a token less than
 // Options.MinInterval ago.
 func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time.Time, error) {
-	key, err := normalizeEmail(email)
+	key, err := latch.NormalizeEmail(email)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -155,7 +157,7 @@ func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time
 	}
 	defer done()
 
-	token, h, err := newToken()
+	token, h, err := NewToken()
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -170,9 +172,9 @@ func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time
 // request's own refusal (unknown user, rate limited), returned before
 // anything is written so the transaction can go on for the others; txErr is a
 // storage failure that must abort the transaction.
-func (s *Store) issueInTx(tx *bolt.Tx, email string, h tokenHash, now time.Time) (expires time.Time, reqErr, txErr error) {
+func (s *Store) issueInTx(tx *bolt.Tx, email string, h TokenHash, now time.Time) (expires time.Time, reqErr, txErr error) {
 	u, err := getUser(tx, email)
-	if errors.Is(err, ErrUserNotFound) {
+	if errors.Is(err, latch.ErrUserNotFound) {
 		return time.Time{}, err, nil
 	}
 	if err != nil {
@@ -202,7 +204,7 @@ func (s *Store) issueInTx(tx *bolt.Tx, email string, h tokenHash, now time.Time)
 }
 
 // checkToken returns the token's record if it can be redeemed now.
-func checkToken(tx *bolt.Tx, h tokenHash, now time.Time) (*tokenRecord, error) {
+func checkToken(tx *bolt.Tx, h TokenHash, now time.Time) (*tokenRecord, error) {
 	r, err := getToken(tx, h)
 	switch {
 	case err != nil:
@@ -210,16 +212,16 @@ func checkToken(tx *bolt.Tx, h tokenHash, now time.Time) (*tokenRecord, error) {
 	case r == nil || r.Purpose != purposeReset:
 		return nil, errTokenUnknown
 	case !now.Before(r.Expires):
-		return nil, errTokenExpired
+		return nil, ErrTokenExpired
 	case !r.Used.IsZero():
-		return nil, ErrUsedToken
+		return nil, latch.ErrUsedToken
 	}
 	return r, nil
 }
 
 // ValidateResetToken reports the user a token belongs to and when it
-// expires, without using it. Errors: ErrInvalidToken (malformed, unknown,
-// superseded or expired), ErrUsedToken.
+// expires, without using it. Errors: latch.ErrInvalidToken (malformed, unknown,
+// superseded or expired), latch.ErrUsedToken.
 func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, time.Time, error) {
 	done, err := s.enter(ctx)
 	if err != nil {
@@ -227,7 +229,7 @@ func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, t
 	}
 	defer done()
 
-	h, err := parseToken(token)
+	h, err := ParseToken(token)
 	if err != nil {
 		s.metrics.Reject(err)
 		return "", time.Time{}, err
@@ -248,7 +250,7 @@ func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, t
 // the user's email. Checking the token, marking it used, setting the
 // password and expiring the user's other tokens happen in one transaction,
 // so a token works exactly once however many callers race for it. Errors:
-// ErrEmptyPassword, ErrInvalidToken, ErrUsedToken.
+// ErrEmptyPassword, latch.ErrInvalidToken, latch.ErrUsedToken.
 func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string) (string, error) {
 	if newPassword == "" {
 		return "", ErrEmptyPassword
@@ -259,7 +261,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 	}
 	defer done()
 
-	h, err := parseToken(token)
+	h, err := ParseToken(token)
 	if err != nil {
 		s.metrics.Reject(err)
 		return "", err
@@ -275,7 +277,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 		return "", err
 	}
 	// Hash before the transaction: argon2 must not hold the write lock.
-	pw, err := hashPassword(newPassword, s.hash)
+	pw, err := HashPassword(newPassword, s.hash)
 	if err != nil {
 		return "", err
 	}
@@ -288,7 +290,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 			return err
 		}
 		u, err := getUser(tx, r.Email)
-		if errors.Is(err, ErrUserNotFound) {
+		if errors.Is(err, latch.ErrUserNotFound) {
 			return errTokenUnknown // user deleted; DeleteUser removes tokens, so only on damage
 		}
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 )
 
@@ -50,10 +51,10 @@ func TestResetLoop(t *testing.T) {
 	if err != nil || email != "grace@example.com" {
 		t.Fatalf("RedeemResetToken = %q, %v", email, err)
 	}
-	if _, err := s.RedeemResetToken(ctx, tok, "other-Passw0rd!"); !errors.Is(err, resetstore.ErrUsedToken) {
+	if _, err := s.RedeemResetToken(ctx, tok, "other-Passw0rd!"); !errors.Is(err, latch.ErrUsedToken) {
 		t.Errorf("second RedeemResetToken = %v, want ErrUsedToken", err)
 	}
-	if _, _, err := s.ValidateResetToken(ctx, tok); !errors.Is(err, resetstore.ErrUsedToken) {
+	if _, _, err := s.ValidateResetToken(ctx, tok); !errors.Is(err, latch.ErrUsedToken) {
 		t.Errorf("ValidateResetToken after redeem = %v, want ErrUsedToken", err)
 	}
 	if _, ok, err := s.VerifyPassword(ctx, "grace@example.com", "new-Passw0rd!"); !ok || err != nil {
@@ -97,10 +98,10 @@ func TestNewTokenSupersedesOld(t *testing.T) {
 	clock.Advance(resetstore.DefaultMinInterval)
 	second := mustIssue(t, s, "heidi@example.com")
 
-	if _, _, err := s.ValidateResetToken(ctx, first); !errors.Is(err, resetstore.ErrInvalidToken) {
+	if _, _, err := s.ValidateResetToken(ctx, first); !errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("first token after reissue = %v, want ErrInvalidToken", err)
 	}
-	if _, err := s.RedeemResetToken(ctx, first, "x-Passw0rd!"); !errors.Is(err, resetstore.ErrInvalidToken) {
+	if _, err := s.RedeemResetToken(ctx, first, "x-Passw0rd!"); !errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("redeeming first token = %v, want ErrInvalidToken", err)
 	}
 	for _, tok := range []string{second, other} {
@@ -127,7 +128,7 @@ func TestSetPasswordExpiresTokens(t *testing.T) {
 	if err := s.SetPassword(ctx, "judy@example.com", "set-Passw0rd!"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ValidateResetToken(ctx, tok); !errors.Is(err, resetstore.ErrInvalidToken) {
+	if _, _, err := s.ValidateResetToken(ctx, tok); !errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("token after SetPassword = %v, want ErrInvalidToken", err)
 	}
 	if _, _, err := s.ValidateResetToken(ctx, kept); err != nil {
@@ -148,7 +149,7 @@ func TestDeleteUserDeletesTokens(t *testing.T) {
 	if err := s.DeleteUser(ctx, "leo@example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := s.ValidateResetToken(ctx, tok); !errors.Is(err, resetstore.ErrInvalidToken) {
+	if _, _, err := s.ValidateResetToken(ctx, tok); !errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("token after DeleteUser = %v, want ErrInvalidToken", err)
 	}
 	for _, b := range []string{resetstore.BucketTokens, resetstore.BucketTokenExpiry, resetstore.BucketUserTokens} {
@@ -178,10 +179,10 @@ func TestBadTokens(t *testing.T) {
 		{"unknown", unknown},
 	}
 	for _, tt := range tests {
-		if _, _, err := s.ValidateResetToken(ctx, tt.token); !errors.Is(err, resetstore.ErrInvalidToken) {
+		if _, _, err := s.ValidateResetToken(ctx, tt.token); !errors.Is(err, latch.ErrInvalidToken) {
 			t.Errorf("%s: ValidateResetToken = %v, want ErrInvalidToken", tt.name, err)
 		}
-		if _, err := s.RedeemResetToken(ctx, tt.token, "pw-Passw0rd!"); !errors.Is(err, resetstore.ErrInvalidToken) {
+		if _, err := s.RedeemResetToken(ctx, tt.token, "pw-Passw0rd!"); !errors.Is(err, latch.ErrInvalidToken) {
 			t.Errorf("%s: RedeemResetToken = %v, want ErrInvalidToken", tt.name, err)
 		}
 	}
@@ -193,10 +194,10 @@ func TestBadTokens(t *testing.T) {
 func TestIssueErrors(t *testing.T) {
 	s, _ := openStore(t, resetstore.Options{})
 	ctx := context.Background()
-	if _, _, err := s.IssueResetToken(ctx, "nobody@example.com"); !errors.Is(err, resetstore.ErrUserNotFound) {
+	if _, _, err := s.IssueResetToken(ctx, "nobody@example.com"); !errors.Is(err, latch.ErrUserNotFound) {
 		t.Errorf("IssueResetToken(unknown) = %v, want ErrUserNotFound", err)
 	}
-	if _, _, err := s.IssueResetToken(ctx, "nobody"); !errors.Is(err, resetstore.ErrInvalidEmail) {
+	if _, _, err := s.IssueResetToken(ctx, "nobody"); !errors.Is(err, latch.ErrInvalidEmail) {
 		t.Errorf("IssueResetToken(malformed) = %v, want ErrInvalidEmail", err)
 	}
 }
@@ -225,10 +226,10 @@ func TestExpiryAndSweep(t *testing.T) {
 	}
 
 	clock.Advance(30 * time.Minute) // exactly the TTL for the first two
-	if _, _, err := s.ValidateResetToken(ctx, expiring); !errors.Is(err, resetstore.ErrInvalidToken) {
+	if _, _, err := s.ValidateResetToken(ctx, expiring); !errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("token at its TTL = %v, want ErrInvalidToken", err)
 	}
-	if _, err := s.RedeemResetToken(ctx, expiring, "pw-Passw0rd!"); !errors.Is(err, resetstore.ErrInvalidToken) {
+	if _, err := s.RedeemResetToken(ctx, expiring, "pw-Passw0rd!"); !errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("redeeming expired token = %v, want ErrInvalidToken", err)
 	}
 	if _, _, err := s.ValidateResetToken(ctx, fresh); err != nil {
@@ -250,7 +251,7 @@ func TestExpiryAndSweep(t *testing.T) {
 	if _, _, err := s.ValidateResetToken(ctx, fresh); err != nil {
 		t.Errorf("fresh token after Sweep = %v, want nil", err)
 	}
-	if _, _, err := s.ValidateResetToken(ctx, expiring); !errors.Is(err, resetstore.ErrInvalidToken) {
+	if _, _, err := s.ValidateResetToken(ctx, expiring); !errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("swept token = %v, want ErrInvalidToken", err)
 	}
 	if n, err := s.Sweep(ctx); n != 0 || err != nil {

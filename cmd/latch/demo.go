@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/config"
 	"github.com/latch-dev/latch/policies"
 	"github.com/latch-dev/latch/proxy/authn"
-	"github.com/latch-dev/latch/resetstore"
 )
 
 // demoUsers are seeded by `latch demo`; alice has no password and gets in
@@ -151,7 +151,7 @@ func seedDemoUsers(ctx context.Context, cfg *config.Config) (map[string]string, 
 		switch {
 		case err == nil:
 			passwords[u.email] = pw
-		case strings.Contains(err.Error(), resetstore.ErrUserExists.Error()):
+		case strings.Contains(err.Error(), latch.ErrUserExists.Error()):
 			passwords[u.email] = "(unchanged from an earlier demo run)"
 		default:
 			return nil, err

@@ -10,8 +10,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/config"
-	"github.com/latch-dev/latch/resetstore"
 	"github.com/latch-dev/latch/resetstore/etcdstore"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -41,7 +41,7 @@ func openEtcd(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	defer cancel()
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
-		if errors.Is(err, resetstore.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
+		if errors.Is(err, latch.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) {
 			return nil, etcdUnreachable(cfg)
 		}
 		return nil, fmt.Errorf("store.etcd: etcd at %s refused latch: %v; check store.etcd.username, password_file and the TLS files",

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/config"
 	"github.com/latch-dev/latch/policy"
 	"github.com/latch-dev/latch/proxy"
@@ -176,12 +177,12 @@ func openAuth(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 // store (resetstore.Store) provides it; other backends return the same
 // resetstore errors.
 type backend interface {
-	AddUser(ctx context.Context, email string, roles []string, password string) (resetstore.User, error)
-	GetUser(ctx context.Context, email string) (resetstore.User, error)
-	ListUsers(ctx context.Context) ([]resetstore.User, error)
+	AddUser(ctx context.Context, email string, roles []string, password string) (latch.User, error)
+	GetUser(ctx context.Context, email string) (latch.User, error)
+	ListUsers(ctx context.Context) ([]latch.User, error)
 	DeleteUser(ctx context.Context, email string) error
-	SetRoles(ctx context.Context, email string, roles []string) (resetstore.User, error)
-	VerifyPassword(ctx context.Context, email, password string) (resetstore.User, bool, error)
+	SetRoles(ctx context.Context, email string, roles []string) (latch.User, error)
+	VerifyPassword(ctx context.Context, email, password string) (latch.User, bool, error)
 	IssueResetToken(ctx context.Context, email string) (string, time.Time, error)
 	ValidateResetToken(ctx context.Context, token string) (string, time.Time, error)
 	RedeemResetToken(ctx context.Context, token, newPassword string) (string, error)
@@ -254,29 +255,29 @@ func (s store) changed(email string) {
 	}
 }
 
-func user(u resetstore.User) proxy.User {
+func user(u latch.User) proxy.User {
 	return proxy.User{Email: u.Email, Roles: u.Roles, HasPassword: u.HasPassword, Created: u.Created,
 		PasswordChanged: u.PasswordChanged, Generation: u.Generation}
 }
 
 func storeErr(err error) error {
-	var rl *resetstore.RateLimitError
+	var rl *latch.RateLimitError
 	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, resetstore.ErrUserNotFound):
+	case errors.Is(err, latch.ErrUserNotFound):
 		return proxy.ErrUserNotFound
-	case errors.Is(err, resetstore.ErrUserExists):
+	case errors.Is(err, latch.ErrUserExists):
 		return proxy.ErrUserExists
-	case errors.Is(err, resetstore.ErrInvalidToken):
+	case errors.Is(err, latch.ErrInvalidToken):
 		return proxy.ErrInvalidToken
-	case errors.Is(err, resetstore.ErrUsedToken):
+	case errors.Is(err, latch.ErrUsedToken):
 		return proxy.ErrUsedToken
-	case errors.Is(err, resetstore.ErrInvalidEmail):
+	case errors.Is(err, latch.ErrInvalidEmail):
 		return proxy.ErrUserNotFound
 	case errors.As(err, &rl):
 		return &proxy.RateLimited{RetryAfter: rl.RetryAfter}
-	case errors.Is(err, resetstore.ErrClosed) || errors.Is(err, resetstore.ErrUnavailable):
+	case errors.Is(err, resetstore.ErrClosed) || errors.Is(err, latch.ErrUnavailable):
 		return fmt.Errorf("%w: %v", proxy.ErrUnavailable, err)
 	}
 	return err
@@ -294,8 +295,8 @@ func (s store) Session(ctx context.Context, email string) (proxy.Session, error)
 	u, err := s.s.GetUser(ctx, email)
 	var sess proxy.Session
 	switch {
-	case errors.Is(err, resetstore.ErrUserNotFound) || errors.Is(err, resetstore.ErrInvalidEmail):
-	case errors.Is(err, resetstore.ErrUnavailable) && usable:
+	case errors.Is(err, latch.ErrUserNotFound) || errors.Is(err, latch.ErrInvalidEmail):
+	case errors.Is(err, latch.ErrUnavailable) && usable:
 		return cached, nil // the last known answer, within staleMax
 	case err != nil:
 		return proxy.Session{}, storeErr(err)

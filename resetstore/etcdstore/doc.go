@@ -3,7 +3,7 @@
 // a reset link issued through one replica works through every other, a new
 // password works everywhere, and a token still works exactly once.
 //
-// It has the methods, the types (resetstore.User, resetstore.Record) and the
+// It has the methods, the types (latch.User, resetstore.Record) and the
 // sentinel errors of the bbolt store in package resetstore, hashes passwords
 // with the same argon2id code, and passes the same conformance suite
 // (resetstore/storetest).
@@ -33,7 +33,7 @@
 //     read as unused), then marks the token used, writes the new password
 //     hash and deletes the user's other live tokens. Of any number of
 //     replicas racing for one token, one transaction succeeds; the others
-//     re-read and get resetstore.ErrUsedToken.
+//     re-read and get latch.ErrUsedToken.
 //   - Adding a user requires the key not to exist; deleting one deletes the
 //     user, the index and every token in it.
 //
@@ -53,7 +53,7 @@
 //
 // Every call is bounded by Options.RequestTimeout. When etcd cannot be
 // reached, has no leader or does not answer in time, methods return an
-// error wrapping resetstore.ErrUnavailable (latch answers 503). A write
+// error wrapping latch.ErrUnavailable (latch answers 503). A write
 // that timed out may still have been applied: a redemption retried after a
 // 503 may then answer ErrUsedToken although its password was set.
 //

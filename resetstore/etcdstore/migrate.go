@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -61,7 +62,7 @@ func (s *Store) Export(ctx context.Context, fn func(resetstore.Record) error) er
 // tokens stay), a token replaces the stored token of that hash and gets the
 // lease of its expiry's hour. A token whose user is neither stored nor
 // earlier in recs is refused with an error wrapping
-// resetstore.ErrUserNotFound; expired tokens are skipped. Records are
+// latch.ErrUserNotFound; expired tokens are skipped. Records are
 // written in transactions of up to a few dozen, so unlike the bbolt store's,
 // a failed Import may have written some of them; running it again is safe.
 func (s *Store) Import(ctx context.Context, recs []resetstore.Record) error {
@@ -88,7 +89,7 @@ func (s *Store) Import(ctx context.Context, recs []resetstore.Record) error {
 		switch {
 		case rec.User != nil:
 			u := rec.User
-			key, err := resetstore.NormalizeEmail(u.Email)
+			key, err := latch.NormalizeEmail(u.Email)
 			if err != nil {
 				return fmt.Errorf("importing user %q: %w", u.Email, err)
 			}
@@ -101,7 +102,7 @@ func (s *Store) Import(ctx context.Context, recs []resetstore.Record) error {
 			if !now.Before(t.Expires) {
 				continue
 			}
-			key, err := resetstore.NormalizeEmail(t.Email)
+			key, err := latch.NormalizeEmail(t.Email)
 			if err != nil {
 				return fmt.Errorf("importing a token of %q: %w", t.Email, err)
 			}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -55,7 +56,7 @@ type Options struct {
 	// DialTimeout bounds connecting; zero or negative means 5s.
 	DialTimeout time.Duration
 	// RequestTimeout bounds each call, retries included; zero or negative
-	// means 5s. Beyond it the call fails with resetstore.ErrUnavailable.
+	// means 5s. Beyond it the call fails with latch.ErrUnavailable.
 	RequestTimeout time.Duration
 	// Username and Password authenticate to etcd; empty Username means no
 	// authentication.
@@ -109,7 +110,7 @@ type Store struct {
 
 // Open connects to etcd. Without authentication it does not wait for etcd
 // to answer: while etcd is unreachable, calls fail with
-// resetstore.ErrUnavailable and the store recovers by itself.
+// latch.ErrUnavailable and the store recovers by itself.
 func Open(opts Options) (*Store, error) {
 	if len(opts.Endpoints) == 0 {
 		return nil, errors.New("etcdstore: no endpoints")
@@ -265,7 +266,7 @@ func hashFromKey(key string) (resetstore.TokenHash, bool) {
 }
 
 // fail classifies an etcd error: nil stays nil (and marks etcd up), a
-// connection or timeout failure wraps resetstore.ErrUnavailable (and marks
+// connection or timeout failure wraps latch.ErrUnavailable (and marks
 // it down), anything else is returned wrapped. ctx is the call's context,
 // bounded by the request timeout.
 func (s *Store) fail(ctx context.Context, err error) error {
@@ -279,7 +280,7 @@ func (s *Store) fail(ctx context.Context, err error) error {
 	if unavailable(err) {
 		s.metrics.up.Set(0)
 		s.metrics.errors.WithLabelValues(errUnavailable).Inc()
-		return fmt.Errorf("%w: %v", resetstore.ErrUnavailable, err)
+		return fmt.Errorf("%w: %v", latch.ErrUnavailable, err)
 	}
 	s.metrics.errors.WithLabelValues(errOther).Inc()
 	return fmt.Errorf("etcdstore: %w", err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 	"github.com/latch-dev/latch/resetstore/etcdstore"
 	"github.com/latch-dev/latch/resetstore/etcdstore/etcdtest"
@@ -125,7 +126,7 @@ func TestEtcdKeysAndLeases(t *testing.T) {
 	if email, _, err := s.ValidateResetToken(ctx, tok); err != nil || email != "u20@example.com" {
 		t.Errorf("token issued after its lease was revoked: %q, %v", email, err)
 	}
-	if _, _, err := s.ValidateResetToken(ctx, tokens[30]); !errors.Is(err, resetstore.ErrInvalidToken) {
+	if _, _, err := s.ValidateResetToken(ctx, tokens[30]); !errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("token whose lease was revoked: %v, want ErrInvalidToken", err)
 	}
 }
@@ -140,11 +141,11 @@ func TestEtcdReplicas(t *testing.T) {
 	b := open(t, c, etcdstore.Options{Prefix: p})
 
 	mustAddUser(t, a, "ada@example.com", "Old-Passw0rd!")
-	if _, err := b.AddUser(ctx, "ADA@example.com", nil, ""); !errors.Is(err, resetstore.ErrUserExists) {
+	if _, err := b.AddUser(ctx, "ADA@example.com", nil, ""); !errors.Is(err, latch.ErrUserExists) {
 		t.Errorf("AddUser on B of A's user: %v, want ErrUserExists", err)
 	}
 	tok := mustIssue(t, a, "ada@example.com")
-	var rl *resetstore.RateLimitError
+	var rl *latch.RateLimitError
 	if _, _, err := b.IssueResetToken(ctx, "ada@example.com"); !errors.As(err, &rl) {
 		t.Errorf("issue on B right after A: %v, want *RateLimitError", err)
 	}
@@ -172,7 +173,7 @@ func TestEtcdReplicas(t *testing.T) {
 				mu.Lock()
 				winners = append(winners, i)
 				mu.Unlock()
-			case !errors.Is(err, resetstore.ErrUsedToken):
+			case !errors.Is(err, latch.ErrUsedToken):
 				t.Errorf("redeemer %d: %v, want ErrUsedToken", i, err)
 			}
 		})
@@ -245,7 +246,7 @@ func TestEtcdUnavailable(t *testing.T) {
 		if took := time.Since(start); took > timeout+time.Second {
 			t.Errorf("%s took %v with etcd down, want about %v", name, took, timeout)
 		}
-		if !errors.Is(err, resetstore.ErrUnavailable) {
+		if !errors.Is(err, latch.ErrUnavailable) {
 			t.Errorf("%s with etcd down: %v, want ErrUnavailable", name, err)
 		}
 	}
@@ -271,7 +272,7 @@ func TestEtcdUnavailable(t *testing.T) {
 	}
 	// The token may or may not have been redeemed by the call that timed
 	// out; either way it answers consistently now.
-	if _, err := s.RedeemResetToken(ctx, tok, "New-Passw0rd!"); err != nil && !errors.Is(err, resetstore.ErrUsedToken) {
+	if _, err := s.RedeemResetToken(ctx, tok, "New-Passw0rd!"); err != nil && !errors.Is(err, latch.ErrUsedToken) {
 		t.Errorf("redeem after recovery: %v", err)
 	}
 	if _, ok, err := s.VerifyPassword(ctx, "ada@example.com", "New-Passw0rd!"); !ok || err != nil {

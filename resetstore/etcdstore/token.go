@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -25,7 +26,7 @@ type tokenRecord struct {
 }
 
 // errTokenUnknown refines ErrInvalidToken as resetstore does.
-var errTokenUnknown = fmt.Errorf("%w: unknown", resetstore.ErrInvalidToken)
+var errTokenUnknown = fmt.Errorf("%w: unknown", latch.ErrInvalidToken)
 
 // tokenState is a token as read.
 type tokenState struct {
@@ -75,18 +76,18 @@ func checkToken(t *tokenState, now time.Time) error {
 	case !now.Before(t.rec.Expires):
 		return resetstore.ErrTokenExpired
 	case !t.rec.Used.IsZero():
-		return resetstore.ErrUsedToken
+		return latch.ErrUsedToken
 	}
 	return nil
 }
 
 // IssueResetToken creates a reset token for the user, deleting the user's
 // earlier unused tokens, and returns it with its expiry. Errors:
-// resetstore.ErrInvalidEmail, ErrUserNotFound, *RateLimitError if the user
+// latch.ErrInvalidEmail, ErrUserNotFound, *RateLimitError if the user
 // was issued a token less than Options.MinInterval ago (by any replica),
 // ErrUnavailable.
 func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time.Time, error) {
-	key, err := resetstore.NormalizeEmail(email)
+	key, err := latch.NormalizeEmail(email)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -105,7 +106,7 @@ func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time
 	for attempt := 0; ; attempt++ {
 		err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 			if st.rec == nil {
-				return nil, nil, resetstore.ErrUserNotFound
+				return nil, nil, latch.ErrUserNotFound
 			}
 			now := s.now()
 			if err := st.rec.CheckRateLimit(now, s.minInterval); err != nil {
@@ -128,7 +129,7 @@ func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time
 		}
 		break
 	}
-	var rl *resetstore.RateLimitError
+	var rl *latch.RateLimitError
 	switch {
 	case errors.As(err, &rl):
 		s.metrics.RateLimited.Inc()
@@ -141,7 +142,7 @@ func (s *Store) IssueResetToken(ctx context.Context, email string) (string, time
 }
 
 // ValidateResetToken reports the user a token belongs to and when it
-// expires, without using it. Errors: resetstore.ErrInvalidToken (malformed,
+// expires, without using it. Errors: latch.ErrInvalidToken (malformed,
 // unknown, superseded or expired), ErrUsedToken, ErrUnavailable.
 func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, time.Time, error) {
 	ctx, done, err := s.enter(ctx)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -97,7 +98,7 @@ func (s *Store) update(ctx context.Context, email string,
 			return err
 		}
 	}
-	return fmt.Errorf("%w: %d conflicting writes in a row", resetstore.ErrUnavailable, maxAttempts)
+	return fmt.Errorf("%w: %d conflicting writes in a row", latch.ErrUnavailable, maxAttempts)
 }
 
 // commit runs one guarded transaction: errConflict when a compare failed.
@@ -116,23 +117,23 @@ func (s *Store) commit(ctx context.Context, cmps []clientv3.Cmp, ops []clientv3.
 }
 
 // AddUser adds a user. An empty password means the user has none and can
-// only get in through a reset link. It fails with resetstore.ErrUserExists
+// only get in through a reset link. It fails with latch.ErrUserExists
 // if the email is taken, compared case-insensitively.
-func (s *Store) AddUser(ctx context.Context, email string, roles []string, password string) (resetstore.User, error) {
-	key, err := resetstore.NormalizeEmail(email)
+func (s *Store) AddUser(ctx context.Context, email string, roles []string, password string) (latch.User, error) {
+	key, err := latch.NormalizeEmail(email)
 	if err != nil {
-		return resetstore.User{}, err
+		return latch.User{}, err
 	}
 	// Hash first: argon2 must not use up the request timeout.
 	var pw string
 	if password != "" {
 		if pw, err = resetstore.HashPassword(password, s.hash); err != nil {
-			return resetstore.User{}, err
+			return latch.User{}, err
 		}
 	}
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
-		return resetstore.User{}, err
+		return latch.User{}, err
 	}
 	defer done()
 
@@ -147,29 +148,29 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	err = s.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.userKey(key)), "=", 0)},
 		[]clientv3.Op{s.putUser(rec), clientv3.OpDelete(s.userTokensPrefix(key), clientv3.WithPrefix())})
 	if errors.Is(err, errConflict) {
-		return resetstore.User{}, resetstore.ErrUserExists
+		return latch.User{}, latch.ErrUserExists
 	}
 	if err != nil {
-		return resetstore.User{}, err
+		return latch.User{}, err
 	}
 	s.log.Debug("user added", "email", key)
 	return rec.User(), nil
 }
 
 // GetUser returns the user with that email (any case).
-func (s *Store) GetUser(ctx context.Context, email string) (resetstore.User, error) {
-	key, err := resetstore.NormalizeEmail(email)
+func (s *Store) GetUser(ctx context.Context, email string) (latch.User, error) {
+	key, err := latch.NormalizeEmail(email)
 	if err != nil {
-		return resetstore.User{}, err
+		return latch.User{}, err
 	}
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
-		return resetstore.User{}, err
+		return latch.User{}, err
 	}
 	defer done()
 	r, err := s.getUser(ctx, key)
 	if err != nil {
-		return resetstore.User{}, err
+		return latch.User{}, err
 	}
 	return r.User(), nil
 }
@@ -181,13 +182,13 @@ func (s *Store) getUser(ctx context.Context, key string) (*resetstore.UserRecord
 	}
 	s.fail(ctx, nil)
 	if len(resp.Kvs) == 0 {
-		return nil, resetstore.ErrUserNotFound
+		return nil, latch.ErrUserNotFound
 	}
 	return decodeUser(resp.Kvs[0])
 }
 
 // ListUsers returns every user, ordered by email.
-func (s *Store) ListUsers(ctx context.Context) ([]resetstore.User, error) {
+func (s *Store) ListUsers(ctx context.Context) ([]latch.User, error) {
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
 		return nil, err
@@ -198,7 +199,7 @@ func (s *Store) ListUsers(ctx context.Context) ([]resetstore.User, error) {
 		return nil, s.fail(ctx, err)
 	}
 	s.fail(ctx, nil)
-	var users []resetstore.User
+	var users []latch.User
 	for _, kv := range resp.Kvs {
 		r, err := decodeUser(kv)
 		if err != nil {
@@ -215,7 +216,7 @@ const maxTxnOps = 120
 
 // DeleteUser removes the user and all of the user's reset tokens.
 func (s *Store) DeleteUser(ctx context.Context, email string) error {
-	key, err := resetstore.NormalizeEmail(email)
+	key, err := latch.NormalizeEmail(email)
 	if err != nil {
 		return err
 	}
@@ -227,7 +228,7 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 
 	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
-			return nil, nil, resetstore.ErrUserNotFound
+			return nil, nil, latch.ErrUserNotFound
 		}
 		// Used tokens beyond one transaction's worth go first, in their own
 		// transactions: they are dead anyway.
@@ -253,21 +254,21 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 
 // SetRoles replaces the user's roles. It keeps the user's Generation (see
 // resetstore.Store.SetRoles).
-func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (resetstore.User, error) {
-	key, err := resetstore.NormalizeEmail(email)
+func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (latch.User, error) {
+	key, err := latch.NormalizeEmail(email)
 	if err != nil {
-		return resetstore.User{}, err
+		return latch.User{}, err
 	}
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
-		return resetstore.User{}, err
+		return latch.User{}, err
 	}
 	defer done()
 
-	var u resetstore.User
+	var u latch.User
 	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
-			return nil, nil, resetstore.ErrUserNotFound
+			return nil, nil, latch.ErrUserNotFound
 		}
 		st.rec.Roles = slices.Clone(roles)
 		u = st.rec.User()
@@ -279,7 +280,7 @@ func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (res
 // SetPassword sets the user's password and expires all of the user's
 // unused reset tokens. The password must not be empty.
 func (s *Store) SetPassword(ctx context.Context, email, password string) error {
-	key, err := resetstore.NormalizeEmail(email)
+	key, err := latch.NormalizeEmail(email)
 	if err != nil {
 		return err
 	}
@@ -300,7 +301,7 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 	now := s.now()
 	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
-			return nil, nil, resetstore.ErrUserNotFound
+			return nil, nil, latch.ErrUserNotFound
 		}
 		st.rec.PasswordHash, st.rec.PasswordChanged = h, now
 		st.rec.Generation = resetstore.NewGeneration(st.rec.Generation)
@@ -318,21 +319,21 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 // is not an error: an unknown or malformed email, a user without a password
 // and a wrong password all return false with a nil error, after an argon2id
 // computation of about the same cost. err is only for a store failure.
-func (s *Store) VerifyPassword(ctx context.Context, email, password string) (resetstore.User, bool, error) {
+func (s *Store) VerifyPassword(ctx context.Context, email, password string) (latch.User, bool, error) {
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
-		return resetstore.User{}, false, err
+		return latch.User{}, false, err
 	}
 	defer done()
 
 	var rec *resetstore.UserRecord
-	if key, kerr := resetstore.NormalizeEmail(email); kerr == nil {
+	if key, kerr := latch.NormalizeEmail(email); kerr == nil {
 		rec, err = s.getUser(ctx, key)
-		if errors.Is(err, resetstore.ErrUserNotFound) {
+		if errors.Is(err, latch.ErrUserNotFound) {
 			rec, err = nil, nil
 		}
 		if err != nil {
-			return resetstore.User{}, false, err
+			return latch.User{}, false, err
 		}
 	}
 	return resetstore.VerifyUser(rec, password, s.dummyHash)

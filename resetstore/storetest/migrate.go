@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 )
 
@@ -76,11 +77,11 @@ func testExportImport(t *testing.T, open Opener) {
 	}
 	wantValid(t, dst, live, "bob@example.com")
 	_, _, err = dst.ValidateResetToken(ctx, used)
-	wantErr(t, "used token after import", err, resetstore.ErrUsedToken)
+	wantErr(t, "used token after import", err, latch.ErrUsedToken)
 	_, _, err = dst.ValidateResetToken(ctx, expired)
 	wantInvalid(t, "expired token after import", err)
 	// The rate limit moves along: bob was issued a link 31 minutes ago.
-	var rl *resetstore.RateLimitError
+	var rl *latch.RateLimitError
 	if _, _, err := dst.IssueResetToken(ctx, "bob@example.com"); !errors.As(err, &rl) || rl.RetryAfter != 29*time.Minute {
 		t.Errorf("issuing for bob after import: %v, want a 29m rate limit", err)
 	}
@@ -101,7 +102,7 @@ func testExportImport(t *testing.T, open Opener) {
 	orphan := resetstore.Record{Token: &resetstore.TokenRecord{Email: "ghost@example.com",
 		Created: clock.Now(), Expires: clock.Now().Add(time.Hour)}}
 	empty := open(t, clock.Now, opts)
-	if err := empty.Import(ctx, []resetstore.Record{orphan}); !errors.Is(err, resetstore.ErrUserNotFound) {
+	if err := empty.Import(ctx, []resetstore.Record{orphan}); !errors.Is(err, latch.ErrUserNotFound) {
 		t.Errorf("importing a token without its user: %v, want ErrUserNotFound", err)
 	}
 }

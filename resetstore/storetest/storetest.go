@@ -6,19 +6,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 )
 
 // Store is what the suite exercises: the methods cmd/latch uses, plus
 // SetPassword and the Export/Import pair behind `latch store migrate`.
 type Store interface {
-	AddUser(ctx context.Context, email string, roles []string, password string) (resetstore.User, error)
-	GetUser(ctx context.Context, email string) (resetstore.User, error)
-	ListUsers(ctx context.Context) ([]resetstore.User, error)
+	AddUser(ctx context.Context, email string, roles []string, password string) (latch.User, error)
+	GetUser(ctx context.Context, email string) (latch.User, error)
+	ListUsers(ctx context.Context) ([]latch.User, error)
 	DeleteUser(ctx context.Context, email string) error
-	SetRoles(ctx context.Context, email string, roles []string) (resetstore.User, error)
+	SetRoles(ctx context.Context, email string, roles []string) (latch.User, error)
 	SetPassword(ctx context.Context, email, password string) error
-	VerifyPassword(ctx context.Context, email, password string) (resetstore.User, bool, error)
+	VerifyPassword(ctx context.Context, email, password string) (latch.User, bool, error)
 	IssueResetToken(ctx context.Context, email string) (string, time.Time, error)
 	ValidateResetToken(ctx context.Context, token string) (string, time.Time, error)
 	RedeemResetToken(ctx context.Context, token, newPassword string) (string, error)

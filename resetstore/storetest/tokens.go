@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 )
 
@@ -62,12 +63,12 @@ func testUsedToken(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	_, err := s.RedeemResetToken(ctx, tok, "Second-Passw0rd!")
-	wantErr(t, "redeeming twice", err, resetstore.ErrUsedToken)
-	if errors.Is(err, resetstore.ErrInvalidToken) {
+	wantErr(t, "redeeming twice", err, latch.ErrUsedToken)
+	if errors.Is(err, latch.ErrInvalidToken) {
 		t.Errorf("a used token is also ErrInvalidToken: %v", err)
 	}
 	_, _, err = s.ValidateResetToken(ctx, tok)
-	wantErr(t, "validating a used token", err, resetstore.ErrUsedToken)
+	wantErr(t, "validating a used token", err, latch.ErrUsedToken)
 	if _, ok, _ := s.VerifyPassword(ctx, "ada@example.com", "First-Passw0rd!"); !ok {
 		t.Error("the second redemption changed the password")
 	}
@@ -75,7 +76,7 @@ func testUsedToken(t *testing.T, open Opener) {
 	clock.Advance(time.Hour)
 	mustIssue(t, s, "ada@example.com")
 	_, _, err = s.ValidateResetToken(ctx, tok)
-	wantErr(t, "used token after a new issue", err, resetstore.ErrUsedToken)
+	wantErr(t, "used token after a new issue", err, latch.ErrUsedToken)
 	clock.Advance(resetstore.DefaultTokenTTL)
 	_, _, err = s.ValidateResetToken(ctx, tok)
 	wantInvalid(t, "used token after its expiry", err)
@@ -145,7 +146,7 @@ func testRateLimit(t *testing.T, open Opener) {
 	first := mustIssue(t, s, "ada@example.com")
 	clock.Advance(20 * time.Second)
 	_, _, err := s.IssueResetToken(ctx, "ADA@example.com")
-	var rl *resetstore.RateLimitError
+	var rl *latch.RateLimitError
 	if !errors.As(err, &rl) {
 		t.Fatalf("second issue within a minute: %v, want *RateLimitError", err)
 	}
@@ -239,7 +240,7 @@ func testConcurrentRedeem(t *testing.T, open Opener) {
 		t.Fatalf("%d redeemers won (%v), want exactly 1", len(winners), winners)
 	}
 	for i, err := range errs {
-		if i != winners[0] && !errors.Is(err, resetstore.ErrUsedToken) {
+		if i != winners[0] && !errors.Is(err, latch.ErrUsedToken) {
 			t.Errorf("redeemer %d: %v, want ErrUsedToken", i, err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
 )
 
@@ -19,7 +20,7 @@ func start(t *testing.T, open Opener, opts Options) (Store, *Clock) {
 	return open(t, c.Now, opts), c
 }
 
-func mustAdd(t *testing.T, s Store, email, password string, roles ...string) resetstore.User {
+func mustAdd(t *testing.T, s Store, email, password string, roles ...string) latch.User {
 	t.Helper()
 	u, err := s.AddUser(ctx, email, roles, password)
 	if err != nil {
@@ -54,7 +55,7 @@ func wantErr(t *testing.T, what string, err, want error) {
 // wantInvalid checks a refusal is ErrInvalidToken and not ErrUsedToken.
 func wantInvalid(t *testing.T, what string, err error) {
 	t.Helper()
-	if !errors.Is(err, resetstore.ErrInvalidToken) || errors.Is(err, resetstore.ErrUsedToken) {
+	if !errors.Is(err, latch.ErrInvalidToken) || errors.Is(err, latch.ErrUsedToken) {
 		t.Errorf("%s: got %v, want ErrInvalidToken", what, err)
 	}
 }
@@ -63,7 +64,7 @@ func testUsers(t *testing.T, open Opener) {
 	s, clock := start(t, open, Options{})
 	now := clock.Now()
 	u := mustAdd(t, s, "Ada@Example.COM", "Correct-Horse-9", "admin", "editor")
-	want := resetstore.User{Email: "ada@example.com", Roles: []string{"admin", "editor"}, HasPassword: true,
+	want := latch.User{Email: "ada@example.com", Roles: []string{"admin", "editor"}, HasPassword: true,
 		Created: now, PasswordChanged: now}
 	if !equalUser(u, want) {
 		t.Errorf("AddUser = %+v, want %+v", u, want)
@@ -108,7 +109,7 @@ func testUsers(t *testing.T, open Opener) {
 		t.Fatalf("DeleteUser: %v", err)
 	}
 	_, err = s.GetUser(ctx, "carol@example.com")
-	wantErr(t, "GetUser after delete", err, resetstore.ErrUserNotFound)
+	wantErr(t, "GetUser after delete", err, latch.ErrUserNotFound)
 	if list, _ := s.ListUsers(ctx); len(list) != 2 {
 		t.Errorf("ListUsers after delete: %d users, want 2", len(list))
 	}
@@ -120,22 +121,22 @@ func testUserErrors(t *testing.T, open Opener) {
 	s, _ := start(t, open, Options{})
 	mustAdd(t, s, "ada@example.com", "")
 	_, err := s.AddUser(ctx, "ADA@EXAMPLE.COM", nil, "")
-	wantErr(t, "AddUser twice (other case)", err, resetstore.ErrUserExists)
+	wantErr(t, "AddUser twice (other case)", err, latch.ErrUserExists)
 	for _, bad := range []string{"", "ada", "@example.com", "ada@", "a@b@c", "ada @example.com", "ada\x00@example.com"} {
 		_, err := s.AddUser(ctx, bad, nil, "")
-		wantErr(t, "AddUser("+bad+")", err, resetstore.ErrInvalidEmail)
+		wantErr(t, "AddUser("+bad+")", err, latch.ErrInvalidEmail)
 	}
 	_, err = s.GetUser(ctx, "nobody@example.com")
-	wantErr(t, "GetUser(unknown)", err, resetstore.ErrUserNotFound)
-	wantErr(t, "DeleteUser(unknown)", s.DeleteUser(ctx, "nobody@example.com"), resetstore.ErrUserNotFound)
+	wantErr(t, "GetUser(unknown)", err, latch.ErrUserNotFound)
+	wantErr(t, "DeleteUser(unknown)", s.DeleteUser(ctx, "nobody@example.com"), latch.ErrUserNotFound)
 	_, err = s.SetRoles(ctx, "nobody@example.com", nil)
-	wantErr(t, "SetRoles(unknown)", err, resetstore.ErrUserNotFound)
-	wantErr(t, "SetPassword(unknown)", s.SetPassword(ctx, "nobody@example.com", "Pw-123456789!"), resetstore.ErrUserNotFound)
+	wantErr(t, "SetRoles(unknown)", err, latch.ErrUserNotFound)
+	wantErr(t, "SetPassword(unknown)", s.SetPassword(ctx, "nobody@example.com", "Pw-123456789!"), latch.ErrUserNotFound)
 	wantErr(t, "SetPassword(empty)", s.SetPassword(ctx, "ada@example.com", ""), resetstore.ErrEmptyPassword)
 	_, _, err = s.IssueResetToken(ctx, "nobody@example.com")
-	wantErr(t, "IssueResetToken(unknown)", err, resetstore.ErrUserNotFound)
+	wantErr(t, "IssueResetToken(unknown)", err, latch.ErrUserNotFound)
 	_, _, err = s.IssueResetToken(ctx, "not-an-email")
-	wantErr(t, "IssueResetToken(bad email)", err, resetstore.ErrInvalidEmail)
+	wantErr(t, "IssueResetToken(bad email)", err, latch.ErrInvalidEmail)
 }
 
 func testVerifyPassword(t *testing.T, open Opener) {
@@ -168,7 +169,7 @@ func testVerifyPassword(t *testing.T, open Opener) {
 	}
 }
 
-func equalUser(a, b resetstore.User) bool {
+func equalUser(a, b latch.User) bool {
 	return a.Email == b.Email && slices.Equal(a.Roles, b.Roles) && a.HasPassword == b.HasPassword &&
 		a.Created.Equal(b.Created) && a.PasswordChanged.Equal(b.PasswordChanged)
 }
