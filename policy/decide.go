@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,16 +35,79 @@ type Decision struct {
 func (e *Engine) Decide(sub string, roles []string, method, path string) (Decision, error) {
 	st := e.cur.Load()
 	d, err := st.decideCached(sub, roles, method, path)
+	e.count(st, d.Allow, err, method, path)
+	return d, err
+}
+
+// Verdict is DecideAll's answer: the deciding Decision and the method and
+// path it was about.
+type Verdict struct {
+	Decision
+	// Method and Path are the pair the Decision answers: the first one
+	// denied or failed, or the last one asked when every pair is allowed.
+	// Both are "" only when there was nothing to decide.
+	Method, Path string
+}
+
+// errNothing is DecideAll's error for empty lists.
+var errNothing = errors.New("policy: no method or no path to decide")
+
+// DecideAll decides a request that the upstream may read in several ways:
+// user sub, holding roles, must be allowed every method in methods on every
+// path in paths. It asks about each pair as Decide does, methods in the
+// outer loop, both lists in order, and allows only if every pair is
+// allowed; the first pair denied or failed decides, and the Verdict names
+// it. Empty lists are an error (which denies).
+//
+// The proxy passes every method the upstream might run (the request's own
+// and any method override) and every reading of the canonical path
+// (proxy.Target.Readings: the path, its ASCII lower-case form, its Unicode
+// reading), so that no reading a case-insensitive or Unicode-folding
+// upstream might take is left undecided. Those lists are the proxy's to
+// make (proxy.Resolve is the one canonical path); the rule that all of them
+// must be allowed is this method's.
+//
+// One call is one decision in latch_authz_decisions_total, whatever the
+// number of pairs, and every pair is decided by the same policy generation.
+func (e *Engine) DecideAll(sub string, roles []string, methods, paths []string) (Verdict, error) {
+	st := e.cur.Load()
+	v, err := st.decideAll(sub, roles, methods, paths)
+	e.count(st, v.Allow, err, v.Method, v.Path)
+	return v, err
+}
+
+// count records one decision in the metrics, and logs it when it failed.
+func (e *Engine) count(st *state, allow bool, err error, method, path string) {
 	switch {
 	case err != nil:
 		e.m.errored.Inc()
 		e.log.Error("policy decision failed; denying", "generation", st.gen, "method", method, "path", path, "err", err)
-	case d.Allow:
+	case allow:
 		e.m.allow.Inc()
 	default:
 		e.m.deny.Inc()
 	}
-	return d, err
+}
+
+// decideAll is DecideAll on one policy, through its decision cache. The
+// Verdict's Rule is the caller's own.
+func (s *state) decideAll(sub string, roles []string, methods, paths []string) (Verdict, error) {
+	if len(methods) == 0 || len(paths) == 0 {
+		return Verdict{}, errNothing
+	}
+	var v Verdict
+	for _, m := range methods {
+		for _, p := range paths {
+			d, err := s.lookup(sub, roles, m, p)
+			v = Verdict{Decision: d, Method: m, Path: p}
+			if err != nil || !d.Allow {
+				v.Rule = slices.Clone(v.Rule)
+				return v, err
+			}
+		}
+	}
+	v.Rule = slices.Clone(v.Rule)
+	return v, nil
 }
 
 // Explain is Decide without counting the decision in metrics: for tools and
@@ -55,6 +119,14 @@ func (e *Engine) Explain(sub string, roles []string, method, path string) (Decis
 // decideCached is decide through the state's decision cache. Every caller
 // gets its own Rule slice.
 func (s *state) decideCached(sub string, roles []string, method, path string) (Decision, error) {
+	d, err := s.lookup(sub, roles, method, path)
+	d.Rule = slices.Clone(d.Rule)
+	return d, err
+}
+
+// lookup is decide through the state's decision cache. The Rule slice may
+// be the cache's: callers clone it before it leaves the package.
+func (s *state) lookup(sub string, roles []string, method, path string) (Decision, error) {
 	if s.cache == nil {
 		return s.decide(sub, roles, method, path)
 	}
@@ -65,13 +137,11 @@ func (s *state) decideCached(sub string, roles []string, method, path string) (D
 	}
 	d, h, hit := s.cache.get(key)
 	if hit {
-		d.Rule = slices.Clone(d.Rule)
 		return d, nil
 	}
 	d, err := s.decide(sub, roles, method, path)
 	if err == nil {
 		s.cache.put(h, key, d)
-		d.Rule = slices.Clone(d.Rule)
 	}
 	return d, err
 }

@@ -205,10 +205,12 @@ func TestDifferential(t *testing.T) {
 				want, werr := ref.decide(sub, roles, method, path)
 				got, gerr := e.Decide(sub, roles, method, path)
 				again, aerr := e.Explain(sub, roles, method, path)
-				if (werr != nil) != (gerr != nil) || !sameDecision(got, want) || aerr != nil || !sameDecision(again, want) {
+				all, allErr := e.DecideAll(sub, roles, []string{method}, []string{path})
+				if (werr != nil) != (gerr != nil) || !sameDecision(got, want) || aerr != nil || !sameDecision(again, want) ||
+					allErr != nil || !sameDecision(all.Decision, want) || all.Method != method || all.Path != path {
 					fails++
-					t.Errorf("seed %d (-diff.seed=%d), request %d: Decide(%q, %q, %q, %q)\n got    %+v, %v\n again  %+v, %v\n casbin %+v, %v",
-						caseSeed, seed, i, sub, roles, method, path, got, gerr, again, aerr, want, werr)
+					t.Errorf("seed %d (-diff.seed=%d), request %d: Decide(%q, %q, %q, %q)\n got    %+v, %v\n again  %+v, %v\n all    %+v, %v\n casbin %+v, %v",
+						caseSeed, seed, i, sub, roles, method, path, got, gerr, again, aerr, all, allErr, want, werr)
 				}
 				if want.Allow {
 					allowed++
