@@ -38,12 +38,20 @@ type Decision struct {
 	// be empty.
 	Permission string
 	Pattern    string
+	// Method and Path are the method and reading the deciding answer was
+	// about: the first denied or failed, or the last asked when all are
+	// allowed. Method names the denied method in the 403 message.
+	Method, Path string
 }
 
-// Decider decides whether the subjects may use method on a canonical path.
-// An error means it could not decide; the request is then denied.
+// Decider decides whether the subjects may use every method the upstream
+// might run (see methods) on every reading of the canonical path
+// (Target.Readings); the request is allowed only if every pair is. The
+// rule, and counting the request as one decision, are the Decider's (in
+// latch, policy.Engine.DecideAll). An error means it could not decide; the
+// request is then denied.
 type Decider interface {
-	Decide(sub string, roles []string, method, path string) (Decision, error)
+	Decide(sub string, roles []string, methods, readings []string) (Decision, error)
 }
 
 // Options configures a Handler. Zero fields take the defaults noted.
@@ -351,8 +359,9 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	return true
 }
 
-// authorize decides a protected request (see Decide), logs the decision
-// and answers 403 unless it is allowed.
+// authorize decides a protected request with the Decider, logs the
+// decision and answers 403 unless it is allowed. A nil Decider or an error
+// denies.
 func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState, methods, readings []string) bool {
 	id := st.identity
 	if id == nil {
@@ -360,70 +369,42 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState
 		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msgNoAuthHeader}, nil)
 		return false
 	}
-	v := Decide(h.opts.Decider, id.Subject, id.Roles, methods, readings)
+	d, err := Decision{}, errNoPolicy
+	if h.opts.Decider != nil {
+		d, err = h.opts.Decider.Decide(id.Subject, id.Roles, methods, readings)
+	}
 	decision := "allow"
 	switch {
-	case v.Err != nil:
+	case err != nil:
 		decision = "error"
-	case !v.Allow:
+		// The answer of a failed decision is not trusted beyond its rule.
+		d = Decision{Rule: d.Rule, Method: d.Method, Path: d.Path}
+	case !d.Allow:
 		decision = "deny"
 	}
 	// The decision goes on the request's access line (see finish): one line
 	// per request, with subject, roles, method, path, decision and rule.
-	st.decision, st.rule = decision, v.Rule
+	st.decision, st.rule = decision, d.Rule
 	if decision == "allow" {
 		return true
 	}
 	writeError(w, r, h.log, &Error{Status: http.StatusForbidden, Name: NameNoAccess,
-		Message: v.Message(v.Method, st.escaped)}, v.Err)
+		Message: d.Message(st.escaped)}, err)
 	return false
 }
 
-// Verdict is Decide's answer: the deciding Decision, or Err when the
-// policy could not decide (which denies). Method and Path name the request
-// the deciding answer was about.
-type Verdict struct {
-	Decision
-	Method, Path string
-	Err          error
-}
+var errNoPolicy = errors.New("no policy configured")
 
-// Decide is the proxy's authorization of a request, shared with `latch
-// policy explain` so both always agree. It asks d about every method the
-// upstream might run (see methods) on every reading of the path (see
-// Resolve), and allows only if all are allowed; the first denial or error
-// decides. A nil Decider or an error denies.
-func Decide(d Decider, sub string, roles []string, methods, readings []string) Verdict {
-	if d == nil || len(methods) == 0 || len(readings) == 0 {
-		return Verdict{Err: errors.New("no policy configured")}
-	}
-	var v Verdict
-	for _, m := range methods {
-		for _, p := range readings {
-			dec, err := d.Decide(sub, roles, m, p)
-			v = Verdict{Decision: dec, Method: m, Path: p}
-			if err != nil {
-				v.Decision = Decision{Rule: dec.Rule}
-				v.Err = err
-				return v
-			}
-			if !dec.Allow {
-				return v
-			}
-		}
-	}
-	return v
-}
-
-// Message is the client's 403 message for a denial: the permission the
-// rules name, or else the method and route pattern. It never lists the
-// caller's roles or the rules.
-func (v Verdict) Message(method, path string) string {
+// Message is the client's 403 message for a denial of d.Method on the
+// canonical path: the permission the rules name, or else the method and
+// route pattern. It never lists the caller's roles or the rules, and names
+// the path the client sent, not the reading that was denied.
+func (d Decision) Message(path string) string {
 	switch {
-	case v.Permission != "":
-		return fmt.Sprintf("You need the %q permission to perform this action.", v.Permission)
-	case v.Pattern != "":
-		return fmt.Sprintf("You need permission to %s %s.", method, v.Pattern)
+	case d.Permission != "":
+		return fmt.Sprintf("You need the %q permission to perform this action.", d.Permission)
+	case d.Pattern != "":
+		return fmt.Sprintf("You need permission to %s %s.", d.Method, d.Pattern)
 	}
-	return fmt.Sprintf("You need permission to %s %s.", method, path)
+	return fmt.Sprintf("You need permission to %s %s.", d.Method, path)
 }

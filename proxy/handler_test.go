@@ -19,6 +19,7 @@ func TestProtectedRoutes(t *testing.T) {
 		{"no credential prefix itself", "GET", "/api/admin", "", 401, NameAuthRequired, ""},
 		{"viewer may GET", "GET", "/api/admin/features", "Bearer v@example.com:viewer", 200, "", ""},
 		{"viewer may not POST", "POST", "/api/admin/features", "Bearer v@example.com:viewer", 403, NameNoAccess, "You need permission to POST /api/admin/*."},
+		{"the overriding method is named", "GET", "/api/admin/features?_method=DELETE", "Bearer v@example.com:viewer", 403, NameNoAccess, "You need permission to DELETE /api/admin/*."},
 		{"permission named", "POST", "/api/admin/user-admin/x", "Bearer v@example.com:viewer", 403, NameNoAccess, `You need the "ADMIN" permission to perform this action.`},
 		{"admin via dot segments", "DELETE", "/public/../api/admin/x", "Bearer a@example.com:admin", 200, "", ""},
 		{"viewer smuggling via dots", "POST", "/public/../api/admin/x", "Bearer v@example.com:viewer", 403, NameNoAccess, ""},
@@ -126,6 +127,22 @@ func TestRolesValue(t *testing.T) {
 	} {
 		if got := rolesValue(c.roles); got != c.want {
 			t.Errorf("rolesValue(%q) = %q, want %q", c.roles, got, c.want)
+		}
+	}
+}
+
+func TestDecisionMessage(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		d    Decision
+		want string
+	}{
+		{Decision{Permission: "ADMIN", Pattern: "/api/admin/*", Method: "GET"}, `You need the "ADMIN" permission to perform this action.`},
+		{Decision{Pattern: "/api/admin/*", Method: "DELETE", Path: "/api/admin/features"}, "You need permission to DELETE /api/admin/*."},
+		{Decision{Method: "PUT", Path: "/api/admin/x"}, "You need permission to PUT /API/Admin/x."},
+	} {
+		if got := tt.d.Message("/API/Admin/x"); got != tt.want {
+			t.Errorf("%+v: got %q, want %q", tt.d, got, tt.want)
 		}
 	}
 }

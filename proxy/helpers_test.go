@@ -34,17 +34,51 @@ func (f fakeAuth) Authenticate(ctx context.Context, h http.Header) (Identity, *D
 	return Identity{Subject: sub, Roles: strings.Split(roles, ","), Kind: "jwt", IssuedAt: time.Unix(1000, 0)}, nil, nil
 }
 
-// fakeDecider allows role admin everything and role viewer GET only.
+// eachPair decides as policy.Engine.DecideAll does, with decide standing
+// for one pair: every method on every reading, methods outer; the first
+// pair denied or failed decides, else the last.
+func eachPair(methods, readings []string, decide func(method, path string) (Decision, error)) (Decision, error) {
+	var d Decision
+	for _, m := range methods {
+		for _, p := range readings {
+			var err error
+			d, err = decide(m, p)
+			d.Method, d.Path = m, p
+			if err != nil || !d.Allow {
+				return d, err
+			}
+		}
+	}
+	return d, nil
+}
+
+// pairs lists every method and reading pair as "METHOD path".
+func pairs(methods, readings []string) []string {
+	var out []string
+	for _, m := range methods {
+		for _, p := range readings {
+			out = append(out, m+" "+p)
+		}
+	}
+	return out
+}
+
+// fakeDecider allows role admin everything and role viewer GET only. It
+// records every pair it was asked to decide.
 type fakeDecider struct {
 	mu    sync.Mutex
 	calls []string
 	err   error
 }
 
-func (d *fakeDecider) Decide(sub string, roles []string, method, path string) (Decision, error) {
+func (d *fakeDecider) Decide(sub string, roles []string, methods, readings []string) (Decision, error) {
 	d.mu.Lock()
-	d.calls = append(d.calls, method+" "+path)
+	d.calls = append(d.calls, pairs(methods, readings)...)
 	d.mu.Unlock()
+	return eachPair(methods, readings, func(method, path string) (Decision, error) { return d.decide(roles, method, path) })
+}
+
+func (d *fakeDecider) decide(roles []string, method, path string) (Decision, error) {
 	if d.err != nil {
 		return Decision{}, d.err
 	}

@@ -12,6 +12,13 @@ import (
 
 // cmdPolicy runs `latch policy explain`: the canonical path and the
 // decision the running proxy would make, with the deciding rule.
+//
+// It imports proxy for the steps that come before the policy, so that
+// there is one of each: the method check (proxy.CheckMethod), latch's
+// privileged routes (proxy.ProtectedPrefixes), the canonical path and its
+// readings (proxy.Resolve), and the 403 message (proxy.Decision.Message).
+// The decision itself is the engine's (policy.Engine.DecideAll), as for the
+// proxy.
 func cmdPolicy(e *env, args []string) error {
 	if len(args) == 0 || args[0] != "explain" {
 		fmt.Fprintln(e.stderr, "Usage: latch policy explain --config FILE --sub EMAIL [--role R]... METHOD PATH")
@@ -62,10 +69,13 @@ func cmdPolicy(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	d := proxy.Decide(decider{eng}, *sub, roles, []string{method}, t.Readings)
+	// The engine decides the request as it does for the proxy (decider):
+	// every reading must be allowed, one decision.
+	v, err := eng.DecideAll(*sub, roles, []string{method}, t.Readings)
+	d := proxyDecision(v)
 	switch {
-	case d.Err != nil:
-		fmt.Fprintf(e.stdout, "decision: deny (the policy could not decide: %v)\n", d.Err)
+	case err != nil:
+		fmt.Fprintf(e.stdout, "decision: deny (the policy could not decide: %v)\n", err)
 	case d.Allow:
 		fmt.Fprintf(e.stdout, "decision: allow\nrule: %s\n", strings.Join(d.Rule, ", "))
 	case d.Rule != nil:
@@ -73,11 +83,11 @@ func cmdPolicy(e *env, args []string) error {
 	default:
 		fmt.Fprintln(e.stdout, "decision: deny\nrule: none matched")
 	}
-	if !d.Allow && d.Err == nil {
+	if !d.Allow && err == nil {
 		if d.Path != t.Escaped {
 			fmt.Fprintf(e.stdout, "denied reading: %s\n", d.Path)
 		}
-		fmt.Fprintf(e.stdout, "message: %s\n", d.Message(method, t.Escaped))
+		fmt.Fprintf(e.stdout, "message: %s\n", d.Message(t.Escaped))
 	}
 	return nil
 }
