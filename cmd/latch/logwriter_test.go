@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -43,5 +46,58 @@ func TestLogWriter(t *testing.T) {
 	<-done
 	if !strings.HasSuffix(out.String(), "last\n") {
 		t.Error("the last line was not flushed at shutdown")
+	}
+}
+
+// BenchmarkLogWriter writes access-line-sized lines from parallel
+// goroutines to a file and to a pipe (stderr under a container runtime or
+// journald), each line its own write(2) (writer=direct, what serve does
+// without logWriter) or batched by logWriter.
+func BenchmarkLogWriter(b *testing.B) {
+	line := []byte(`{"time":"2026-11-29T10:12:03.450123456Z","level":"INFO","msg":"request","request_id":"0a1b2c3d4e5f6a7b",` +
+		`"method":"GET","path":"/api/admin/features/x","class":"protected","status":200,"bytes":1234,"duration":812345,` +
+		`"upstream_duration":500000,"subject":"v@example.com","roles":["viewer"],"decision":"allow","rule":"role:viewer, /api/admin/*, GET"}` + "\n")
+	targets := map[string]func(b *testing.B) *os.File{
+		"file": func(b *testing.B) *os.File {
+			f, err := os.Create(filepath.Join(b.TempDir(), "log"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { f.Close() })
+			return f
+		},
+		"pipe": func(b *testing.B) *os.File {
+			r, w, err := os.Pipe()
+			if err != nil {
+				b.Fatal(err)
+			}
+			drained := make(chan struct{})
+			go func() { _, _ = io.Copy(io.Discard, r); close(drained) }()
+			b.Cleanup(func() { w.Close(); <-drained; r.Close() })
+			return w
+		},
+	}
+	for _, target := range []string{"file", "pipe"} {
+		for _, writer := range []string{"direct", "batched"} {
+			b.Run("target="+target+"/writer="+writer, func(b *testing.B) {
+				f := targets[target](b)
+				var w io.Writer = &syncWriter{w: f}
+				if writer == "batched" {
+					lw := newLogWriter(f)
+					ctx, cancel := context.WithCancel(context.Background())
+					done := make(chan struct{})
+					go func() { lw.run(ctx); close(done) }()
+					b.Cleanup(func() { cancel(); <-done })
+					w = lw
+				}
+				b.SetBytes(int64(len(line)))
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						_, _ = w.Write(line)
+					}
+				})
+			})
+		}
 	}
 }
