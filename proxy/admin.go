@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"net/http"
 	"net/http/pprof"
 
@@ -8,10 +9,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Check is one readiness condition: Err returns nil when it holds.
+// Check is one readiness condition, named Name in /readyz's answer.
 type Check struct {
 	Name string
-	Err  func() error
+	// ErrContext returns nil when the condition holds. ctx is the /readyz
+	// request's: it ends when the caller goes away. Nil means Err is used.
+	ErrContext func(ctx context.Context) error
+	// Err returns nil when the condition holds; used when ErrContext is nil.
+	//
+	// Deprecated: set ErrContext. Err goes once cmd/latch sets ErrContext.
+	Err func() error
+}
+
+// err runs the check.
+func (c Check) err(ctx context.Context) error {
+	if c.ErrContext != nil {
+		return c.ErrContext(ctx)
+	}
+	return c.Err()
 }
 
 // AdminOptions adds optional routes to the admin handler.
@@ -38,7 +53,7 @@ func Admin(checks []Check, g prometheus.Gatherer, o AdminOptions) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		failing := map[string]string{}
 		for _, c := range checks {
-			if err := c.Err(); err != nil {
+			if err := c.err(r.Context()); err != nil {
 				failing[c.Name] = err.Error()
 			}
 		}
