@@ -2,12 +2,15 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/latch-dev/latch"
 )
 
 // Error is an answer latch gives itself, in the API page's error shape. It
@@ -61,27 +64,134 @@ type errorBody struct {
 	Details []Detail `json:"details,omitempty"`
 }
 
-// writeError renders e: the one place error bodies are written. Every body
-// carries a fresh UUID v4. On the proxy port the id, the error name and the
-// internal cause go on the request's access line (see finish), so an
-// operator can find the line a client quotes; elsewhere they are logged
-// here.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, e *Error, cause error) {
+// answerError writes e, the one place error bodies are written. Every body
+// carries a fresh UUID v4. The id, the error name and the internal cause
+// go on the request's access line (see finish), so an operator can find
+// the line a client quotes; the cause never reaches the client.
+func answerError(w http.ResponseWriter, r *http.Request, e *Error, cause error) {
 	id := uuid.NewString()
 	if st := stateFrom(r.Context()); st != nil {
 		st.errorID, st.errorName, st.cause = id, e.Name, cause
-	} else if log != nil {
-		attrs := []any{"error_id", id, "status", e.Status, "name", e.Name, "method", r.Method}
-		if cause != nil {
-			attrs = append(attrs, "cause", cause.Error())
-		}
-		log.Log(r.Context(), slog.LevelWarn, "answered with an error", attrs...)
 	}
 	if e.RetryAfter > 0 {
 		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	writeJSON(w, e.Status, errorBody{ID: id, Name: e.Name, Message: e.Message, Details: e.Details})
+}
+
+// writeError is answerError with the logger its callers used to pass,
+// which it ignores: every request it answers carries its state, so the
+// cause goes on the access line.
+//
+// Deprecated: call answerError.
+func writeError(w http.ResponseWriter, r *http.Request, _ *slog.Logger, e *Error, cause error) {
+	answerError(w, r, e, cause)
+}
+
+// fail answers err, the error a route of latch's own returned (see
+// handle): what the client sees comes from answerFor.
+func fail(w http.ResponseWriter, r *http.Request, err error) {
+	e, cause := answerFor(err)
+	answerError(w, r, e, cause)
+}
+
+// failure is an answer together with the internal cause behind it, which
+// goes to the log.
+type failure struct {
+	e     *Error
+	cause error
+}
+
+func (f *failure) Error() string { return f.e.Error() + ": " + f.cause.Error() }
+func (f *failure) Unwrap() error { return f.cause }
+
+// withCause returns e as a route's error, with cause logged behind it.
+func withCause(e *Error, cause error) error { return &failure{e: e, cause: cause} }
+
+// aboutUser names the user a store error is about, for the message.
+type aboutUser struct {
+	id  string
+	err error
+}
+
+func (a *aboutUser) Error() string { return a.err.Error() }
+func (a *aboutUser) Unwrap() error { return a.err }
+
+// about returns err (nil if nil) noting that it is about the user id.
+func about(id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &aboutUser{id: id, err: err}
+}
+
+// storeAnswers is the one table from the store's errors (the root
+// package's) to answers. message gets the user the error is about (see
+// about), if known. Only an unavailable store's error is logged: the
+// others are refusals.
+var storeAnswers = []struct {
+	err        error
+	status     int
+	name       string
+	message    func(id string) string
+	retryAfter time.Duration
+	log        bool
+}{
+	{err: latch.ErrUserNotFound, status: http.StatusNotFound, name: NameNotFound, message: userNotFound},
+	// No user can have an address the store refuses: it is not found.
+	{err: latch.ErrInvalidEmail, status: http.StatusNotFound, name: NameNotFound, message: userNotFound},
+	{err: latch.ErrUserExists, status: http.StatusConflict, name: NameConflict, message: func(id string) string {
+		return fmt.Sprintf("A user with the email %q already exists.", truncate(id, 254))
+	}},
+	{err: latch.ErrInvalidToken, status: http.StatusUnauthorized, name: NameInvalidToken, message: text("Token was not valid")},
+	{err: latch.ErrUsedToken, status: http.StatusForbidden, name: NameUsedToken, message: text("Token was already used")},
+	{err: latch.ErrUnavailable, status: http.StatusServiceUnavailable, name: NameUnavailable,
+		message: text("The user store is unavailable; try again later."), retryAfter: 5 * time.Second, log: true},
+}
+
+func userNotFound(id string) string {
+	return fmt.Sprintf("Could not find the user with ID %q.", truncate(id, 254))
+}
+
+func text(s string) func(string) string { return func(string) string { return s } }
+
+// answerFor is what the client sees for err, a route's error, and the
+// cause to log (nil for a refusal): an *Error as it is (withCause adds a
+// cause), a store error by storeAnswers, a *latch.RateLimitError as 429
+// with Retry-After, and anything else as a 500 that says nothing of it.
+func answerFor(err error) (*Error, error) {
+	var f *failure
+	if errors.As(err, &f) {
+		return f.e, f.cause
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e, nil
+	}
+	var rl *latch.RateLimitError
+	if errors.As(err, &rl) {
+		return &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
+			Message:    "You can only send one new reset password email per minute, per user. Please try again later.",
+			RetryAfter: rl.RetryAfter}, nil
+	}
+	var id string
+	var a *aboutUser
+	if errors.As(err, &a) {
+		id = a.id
+	}
+	for _, s := range storeAnswers {
+		if !errors.Is(err, s.err) {
+			continue
+		}
+		var cause error
+		if s.log {
+			cause = err
+		}
+		return &Error{Status: s.status, Name: s.name, Message: s.message(id), RetryAfter: s.retryAfter}, cause
+	}
+	return &Error{Status: http.StatusInternalServerError, Name: NameInternal,
+		Message: "latch could not complete this request."}, err
 }
 
 // writeJSON writes v as an application/json answer.

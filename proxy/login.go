@@ -190,42 +190,41 @@ var errLoginCrowded = &Error{Status: http.StatusServiceUnavailable, Name: NameUn
 
 var errBadLogin = &Error{Status: http.StatusUnauthorized, Name: NamePasswordMismatch, Message: "Wrong password, try again."}
 
+var errNoSigningKey = &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+	Message: "Login is not available: latch has no signing key."}
+
+var errMint = &Error{Status: http.StatusInternalServerError, Name: NameInternal, Message: "latch could not issue a token."}
+
 // loginRoute answers POST /auth/simple/login {email, password} with a JWT.
 // An unknown user and a wrong password get the same answer, after the same
 // password-hash work (the store hashes against a dummy for unknown users).
-func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) error {
 	result := "error"
 	defer func() { h.metrics.logins.WithLabelValues(result).Inc() }()
 	// Under a flood the hash budget is spent: refuse before even reading
 	// the body, so the flood costs as little as possible.
 	if h.login.hashes.TokensAt(h.now()) < 1 {
 		result = "busy"
-		writeError(w, r, h.log, errLoginBusy, nil)
-		return
+		return errLoginBusy
 	}
 	b, e := h.readObject(w, r, []field{{name: "email", required: true, email: true}, {name: "password", required: true}})
 	if e != nil {
 		result = "invalid"
-		writeError(w, r, h.log, e, nil)
-		return
+		return e
 	}
 	if h.opts.Tokens == nil {
-		writeError(w, r, h.log, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
-			Message: "Login is not available: latch has no signing key."}, nil)
-		return
+		return errNoSigningKey
 	}
 	email := foldASCII(b.strs["email"])
 	if ok, retry := h.login.allow(email, clientAddr(r)); !ok {
 		result = "rate_limited"
-		writeError(w, r, h.log, &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
-			Message: "Too many login attempts. Please try again later.", RetryAfter: retry}, nil)
-		return
+		return &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
+			Message: "Too many login attempts. Please try again later.", RetryAfter: retry}
 	}
 	release, busy := h.login.hashSlot()
 	if busy != nil {
 		result = "busy"
-		writeError(w, r, h.log, busy, nil)
-		return
+		return busy
 	}
 	defer release()
 	// The user is read with the hash, before the check: the token minted
@@ -233,21 +232,19 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) {
 	// this check runs ends it.
 	u, ok, err := h.opts.Store.VerifyPassword(r.Context(), email, b.strs["password"])
 	if err != nil {
-		h.storeFailure(w, r, err)
-		return
+		return err
 	}
 	if !ok {
 		result = "failure"
 		h.log.Info("login failed", "request_id", requestIDFrom(r.Context()))
-		writeError(w, r, h.log, errBadLogin, nil)
-		return
+		return errBadLogin
 	}
 	token, exp, err := h.opts.Tokens.MintSession(u.Email, u.Roles, u.Generation, h.opts.TokenTTL)
 	if err != nil {
-		writeError(w, r, h.log, &Error{Status: 500, Name: NameInternal, Message: "latch could not issue a token."}, err)
-		return
+		return withCause(errMint, err)
 	}
 	result = "success"
 	h.log.Info("login", "subject", u.Email, "request_id", requestIDFrom(r.Context()))
 	writeJSON(w, http.StatusOK, map[string]string{"token": token, "expiresAt": exp.UTC().Format(time.RFC3339)})
+	return nil
 }

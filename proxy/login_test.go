@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -23,11 +24,11 @@ type fakeStore struct {
 	calls int
 }
 
-func (f *fakeStore) VerifyPassword(ctx context.Context, email, pw string) (User, bool, error) {
+func (f *fakeStore) VerifyPassword(ctx context.Context, email, pw string) (latch.User, bool, error) {
 	f.mu.Lock()
 	f.calls++
 	f.mu.Unlock()
-	return User{Email: email, Roles: []string{"viewer"}, Generation: 42}, pw == "Right-Passw0rd!", nil
+	return latch.User{Email: email, Roles: []string{"viewer"}, Generation: 42}, pw == "Right-Passw0rd!", nil
 }
 
 func (f *fakeStore) Session(ctx context.Context, email string) (Session, error) {
@@ -203,9 +204,9 @@ func (s *redeemStore) ValidateResetToken(ctx context.Context, token string) (str
 	defer s.mu.Unlock()
 	switch {
 	case token != "live-token":
-		return "", time.Time{}, ErrInvalidToken
+		return "", time.Time{}, latch.ErrInvalidToken
 	case s.used:
-		return "", time.Time{}, ErrUsedToken
+		return "", time.Time{}, latch.ErrUsedToken
 	}
 	return "a@example.com", time.Unix(2000000000, 0), nil
 }
@@ -221,7 +222,7 @@ func (s *redeemStore) RedeemResetToken(ctx context.Context, token, pw string) (s
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.used {
-		return "", ErrUsedToken
+		return "", latch.ErrUsedToken
 	}
 	s.used = true
 	return "a@example.com", nil

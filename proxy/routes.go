@@ -30,9 +30,14 @@ func (h *Handler) routes() {
 
 // handle registers pattern ("METHOD /path") on the local mux and notes the
 // literal part of its path, before any wildcard, which every path it
-// matches starts with.
-func (h *Handler) handle(pattern string, fn http.HandlerFunc) {
-	h.local.HandleFunc(pattern, fn)
+// matches starts with. fn answers success itself and returns what went
+// wrong, which fail answers: route handlers never write an error body.
+func (h *Handler) handle(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+	h.local.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			fail(w, r, err)
+		}
+	})
 	_, path, _ := strings.Cut(pattern, " ")
 	if i := strings.IndexByte(path, '{'); i >= 0 {
 		path = path[:i]

@@ -2,40 +2,38 @@ package proxy
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/latch-dev/latch"
 )
 
-// User is an account as the store shows it; never a hash or a token.
-type User struct {
-	Email           string    `json:"email"`
-	Roles           []string  `json:"roles"`
-	HasPassword     bool      `json:"hasPassword"`
-	Created         time.Time `json:"createdAt"`
-	PasswordChanged time.Time `json:"passwordChangedAt,omitzero"`
-	// Generation is the user's session generation (see Session); never
-	// sent.
-	Generation uint64 `json:"-"`
-}
-
-// Store is what latch's own routes need from the user and token store.
-// Implementations return the sentinel errors below (wrapped or not) and
-// *RateLimited, so the routes can answer with the documented codes.
-type Store interface {
-	Sessions
+// Users is what latch's own routes need from the user and token store, in
+// the root package's terms: resetstore.Store and etcdstore.Store satisfy it
+// as they are. Its methods report latch's errors (latch.ErrUserNotFound,
+// latch.ErrUserExists, latch.ErrInvalidEmail, latch.ErrInvalidToken,
+// latch.ErrUsedToken, latch.ErrUnavailable, *latch.RateLimitError), wrapped
+// or not; the routes answer them with the documented codes (see answerFor).
+// Any other error is a failure: 500, its cause logged, never sent.
+type Users interface {
 	IssueResetToken(ctx context.Context, email string) (token string, expires time.Time, err error)
 	ValidateResetToken(ctx context.Context, token string) (email string, expires time.Time, err error)
 	RedeemResetToken(ctx context.Context, token, newPassword string) (email string, err error)
 	// VerifyPassword returns the user as read with the password hash, its
 	// Generation included: a login token is tied to that state, not to
 	// whatever the user is by the time the (slow) check ends.
-	VerifyPassword(ctx context.Context, email, password string) (User, bool, error)
-	ListUsers(ctx context.Context) ([]User, error)
-	GetUser(ctx context.Context, email string) (User, error)
-	AddUser(ctx context.Context, email string, roles []string, password string) (User, error)
-	SetRoles(ctx context.Context, email string, roles []string) (User, error)
+	VerifyPassword(ctx context.Context, email, password string) (latch.User, bool, error)
+	ListUsers(ctx context.Context) ([]latch.User, error)
+	GetUser(ctx context.Context, email string) (latch.User, error)
+	AddUser(ctx context.Context, email string, roles []string, password string) (latch.User, error)
+	SetRoles(ctx context.Context, email string, roles []string) (latch.User, error)
 	DeleteUser(ctx context.Context, email string) error
+}
+
+// Store is Users with the session check's reads: what Options.Store takes.
+// NewSessionCache makes one from a Users.
+type Store interface {
+	Users
+	Sessions
 }
 
 // Minter issues latch's own JWTs at login. The token carries gen, the
@@ -43,20 +41,4 @@ type Store interface {
 // it back as a Bound Identity.
 type Minter interface {
 	MintSession(sub string, roles []string, gen uint64, ttl time.Duration) (token string, exp time.Time, err error)
-}
-
-// Errors a Store reports; anything else is a failure (503/500, logged).
-var (
-	ErrUserNotFound = errors.New("user not found")
-	ErrUserExists   = errors.New("user already exists")
-	ErrInvalidToken = errors.New("invalid or expired token")
-	ErrUsedToken    = errors.New("token already used")
-	ErrUnavailable  = errors.New("store unavailable")
-)
-
-// RateLimited is a Store's refusal to issue another link yet.
-type RateLimited struct{ RetryAfter time.Duration }
-
-func (e *RateLimited) Error() string {
-	return fmt.Sprintf("rate limited; retry after %v", e.RetryAfter)
 }

@@ -1,11 +1,12 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+
+	"github.com/latch-dev/latch"
 )
 
 // roleName is what a role may be called: it becomes "role:<name>" in the
@@ -26,25 +27,33 @@ func rolesError(roles []string) *Error {
 
 // listUsers answers GET /api/admin/user-admin; it never includes a hash or
 // a token.
-func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 	users, err := h.opts.Store.ListUsers(r.Context())
 	if err != nil {
-		h.storeFailure(w, r, err)
-		return
+		return err
 	}
 	if users == nil {
-		users = []User{}
+		users = []latch.User{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"users": users})
+	return nil
 }
 
-// createUser answers POST /api/admin/user-admin {email, roles?, password?}.
-func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
+// createUser answers POST /api/admin/user-admin {email, roles?, password?}:
+// 201, 400, or 409 when the email is taken.
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	b, e := h.readObject(w, r, []field{
 		{name: "email", required: true, email: true},
 		{name: "roles", kind: "strings"},
 		{name: "password"},
 	})
+	if e == nil {
+		if _, err := latch.NormalizeEmail(b.strs["email"]); err != nil {
+			// An address mail.ParseAddress takes but no user can have
+			// (a Unicode space, a control character).
+			e = schemaError("The .email property must be an email address.", ".email")
+		}
+	}
 	if e == nil {
 		e = rolesError(b.arrays["roles"])
 	}
@@ -52,59 +61,53 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 		e = passwordError(b.strs["password"])
 	}
 	if e != nil {
-		writeError(w, r, h.log, e, nil)
-		return
+		return e
 	}
-	u, err := h.opts.Store.AddUser(r.Context(), b.strs["email"], b.arrays["roles"], b.strs["password"])
-	switch {
-	case errors.Is(err, ErrUserExists):
-		writeError(w, r, h.log, &Error{Status: http.StatusConflict, Name: NameConflict,
-			Message: fmt.Sprintf("A user with the email %q already exists.", b.strs["email"])}, nil)
-	case err != nil:
-		h.storeFailure(w, r, err)
-	default:
-		w.Header().Set("Location", "/api/admin/user-admin/"+url.PathEscape(u.Email))
-		writeJSON(w, http.StatusCreated, u)
+	email := b.strs["email"]
+	u, err := h.opts.Store.AddUser(r.Context(), email, b.arrays["roles"], b.strs["password"])
+	if err != nil {
+		return about(email, err)
 	}
+	w.Header().Set("Location", "/api/admin/user-admin/"+url.PathEscape(u.Email))
+	writeJSON(w, http.StatusCreated, u)
+	return nil
 }
 
-// userAnswer answers a request about user id: 404 for an unknown user, a
-// store failure, or ok.
-func (h *Handler) userAnswer(w http.ResponseWriter, r *http.Request, id string, err error, ok func()) {
-	switch {
-	case errors.Is(err, ErrUserNotFound):
-		writeError(w, r, h.log, &Error{Status: http.StatusNotFound, Name: NameNotFound,
-			Message: fmt.Sprintf("Could not find the user with ID %q.", truncate(id, 254))}, nil)
-	case err != nil:
-		h.storeFailure(w, r, err)
-	default:
-		ok()
-	}
-}
-
-func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) {
+// getUser answers GET /api/admin/user-admin/{id}: 200 or 404.
+func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	u, err := h.opts.Store.GetUser(r.Context(), id)
-	h.userAnswer(w, r, id, err, func() { writeJSON(w, http.StatusOK, u) })
+	if err != nil {
+		return about(id, err)
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
 }
 
-// putUser answers PUT /api/admin/user-admin/{id} {roles}.
-func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) {
+// putUser answers PUT /api/admin/user-admin/{id} {roles}: 200, 400 or 404.
+func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
 	b, e := h.readObject(w, r, []field{{name: "roles", kind: "strings", required: true}})
 	if e == nil {
 		e = rolesError(b.arrays["roles"])
 	}
 	if e != nil {
-		writeError(w, r, h.log, e, nil)
-		return
+		return e
 	}
 	id := r.PathValue("id")
 	u, err := h.opts.Store.SetRoles(r.Context(), id, b.arrays["roles"])
-	h.userAnswer(w, r, id, err, func() { writeJSON(w, http.StatusOK, u) })
+	if err != nil {
+		return about(id, err)
+	}
+	writeJSON(w, http.StatusOK, u)
+	return nil
 }
 
-func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) {
+// deleteUser answers DELETE /api/admin/user-admin/{id}: 204 or 404.
+func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	err := h.opts.Store.DeleteUser(r.Context(), id)
-	h.userAnswer(w, r, id, err, func() { w.WriteHeader(http.StatusNoContent) })
+	if err := h.opts.Store.DeleteUser(r.Context(), id); err != nil {
+		return about(id, err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

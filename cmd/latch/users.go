@@ -10,8 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/config"
-	"github.com/latch-dev/latch/proxy"
 )
 
 const usersUsage = `Usage:
@@ -84,7 +84,7 @@ func cmdUsers(ctx context.Context, e *env, args []string) error {
 				return errors.New("--password-stdin: no password on stdin")
 			}
 			pw = strings.TrimRight(line, "\r\n")
-			if problems := proxy.PasswordProblems(pw); len(problems) > 0 {
+			if problems := latch.PasswordProblems(pw); len(problems) > 0 {
 				return fmt.Errorf("--password-stdin: %s", strings.Join(problems, " "))
 			}
 		}

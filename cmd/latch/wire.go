@@ -8,10 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/config"
 	"github.com/latch-dev/latch/policy"
 	"github.com/latch-dev/latch/proxy"
@@ -65,15 +63,12 @@ func (a *app) wire(opts *proxy.Options) error {
 	} else {
 		a.closers = append(a.closers, func() error { return removePID(cfg.DataDir) })
 	}
-	// bbolt: this process makes every change, so entries never go stale.
-	// A shared backend: re-read after 5s (another replica may change a
-	// user), and ride out an outage on entries up to 5m old.
-	var ttl, staleMax time.Duration
-	if cfg.Store.Backend != "bbolt" {
-		ttl, staleMax = 5*time.Second, 5*time.Minute
-	}
-	users := store{s: st, onPasswordChange: auth.Invalidate, sessions: newSessionCache(100_000, ttl, staleMax, time.Now)}
-	opts.Store = users
+	// bbolt: this process makes every change, so cached sessions are exact;
+	// etcd: other replicas change users too (see proxy.SessionCacheOptions).
+	opts.Store = proxy.NewSessionCache(st, proxy.SessionCacheOptions{
+		Shared:   cfg.Store.Backend != "bbolt",
+		OnChange: auth.Invalidate,
+	})
 	opts.Authenticator = authenticator{a: auth}
 	opts.ResetURL = cfg.Reset.URL
 	opts.Login = proxy.LoginLimits{MaxConcurrent: cfg.Login.MaxConcurrent,
@@ -173,19 +168,11 @@ func openAuth(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	return authn.New(o)
 }
 
-// backend is what latch needs from a user and token store. The bbolt
-// store (resetstore.Store) provides it; other backends return the same
-// resetstore errors.
+// backend is a store as latch opens it: what the proxy's routes use, and
+// what serve checks, runs and closes. resetstore.Store and etcdstore.Store
+// provide it.
 type backend interface {
-	AddUser(ctx context.Context, email string, roles []string, password string) (latch.User, error)
-	GetUser(ctx context.Context, email string) (latch.User, error)
-	ListUsers(ctx context.Context) ([]latch.User, error)
-	DeleteUser(ctx context.Context, email string) error
-	SetRoles(ctx context.Context, email string, roles []string) (latch.User, error)
-	VerifyPassword(ctx context.Context, email, password string) (latch.User, bool, error)
-	IssueResetToken(ctx context.Context, email string) (string, time.Time, error)
-	ValidateResetToken(ctx context.Context, token string) (string, time.Time, error)
-	RedeemResetToken(ctx context.Context, token, newPassword string) (string, error)
+	proxy.Users
 	Ping(ctx context.Context) error
 	RunSweeper(ctx context.Context, every time.Duration)
 	Close() error
@@ -235,129 +222,4 @@ func (x authenticator) Authenticate(ctx context.Context, h http.Header) (proxy.I
 	}
 	return proxy.Identity{Subject: id.Subject, Roles: id.Roles, Kind: id.Kind, IssuedAt: id.IssuedAt,
 		Bound: id.Bound, Generation: id.Generation}, nil, nil
-}
-
-// store adapts resetstore to the proxy: its users and errors become the
-// proxy's.
-type store struct {
-	s                backend
-	onPasswordChange func(email string)
-	// sessions caches Session (see sessionCache).
-	sessions *sessionCache
-}
-
-// changed drops what is cached about email after a write to that user
-// (password, roles, creation, deletion), so this process sees it at once.
-func (s store) changed(email string) {
-	s.sessions.drop(strings.ToLower(email))
-	if s.onPasswordChange != nil {
-		s.onPasswordChange(email)
-	}
-}
-
-func user(u latch.User) proxy.User {
-	return proxy.User{Email: u.Email, Roles: u.Roles, HasPassword: u.HasPassword, Created: u.Created,
-		PasswordChanged: u.PasswordChanged, Generation: u.Generation}
-}
-
-func storeErr(err error) error {
-	var rl *latch.RateLimitError
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, latch.ErrUserNotFound):
-		return proxy.ErrUserNotFound
-	case errors.Is(err, latch.ErrUserExists):
-		return proxy.ErrUserExists
-	case errors.Is(err, latch.ErrInvalidToken):
-		return proxy.ErrInvalidToken
-	case errors.Is(err, latch.ErrUsedToken):
-		return proxy.ErrUsedToken
-	case errors.Is(err, latch.ErrInvalidEmail):
-		return proxy.ErrUserNotFound
-	case errors.As(err, &rl):
-		return &proxy.RateLimited{RetryAfter: rl.RetryAfter}
-	case errors.Is(err, resetstore.ErrClosed) || errors.Is(err, latch.ErrUnavailable):
-		return fmt.Errorf("%w: %v", proxy.ErrUnavailable, err)
-	}
-	return err
-}
-
-// Session reads the subject's session state, through the cache. A subject
-// that is no stored user (or not an email) is Found false.
-func (s store) Session(ctx context.Context, email string) (proxy.Session, error) {
-	key := strings.ToLower(email)
-	cached, fresh, usable := s.sessions.get(key)
-	if fresh {
-		return cached, nil
-	}
-	v := s.sessions.version()
-	u, err := s.s.GetUser(ctx, email)
-	var sess proxy.Session
-	switch {
-	case errors.Is(err, latch.ErrUserNotFound) || errors.Is(err, latch.ErrInvalidEmail):
-	case errors.Is(err, latch.ErrUnavailable) && usable:
-		return cached, nil // the last known answer, within staleMax
-	case err != nil:
-		return proxy.Session{}, storeErr(err)
-	default:
-		sess = proxy.Session{Found: true, Generation: u.Generation, PasswordChanged: u.PasswordChanged, Roles: u.Roles}
-	}
-	s.sessions.put(key, sess, v)
-	return sess, nil
-}
-
-func (s store) IssueResetToken(ctx context.Context, email string) (string, time.Time, error) {
-	t, exp, err := s.s.IssueResetToken(ctx, email)
-	return t, exp, storeErr(err)
-}
-
-func (s store) ValidateResetToken(ctx context.Context, token string) (string, time.Time, error) {
-	e, exp, err := s.s.ValidateResetToken(ctx, token)
-	return e, exp, storeErr(err)
-}
-
-func (s store) RedeemResetToken(ctx context.Context, token, pw string) (string, error) {
-	e, err := s.s.RedeemResetToken(ctx, token, pw)
-	if err == nil {
-		s.changed(e)
-	}
-	return e, storeErr(err)
-}
-
-func (s store) VerifyPassword(ctx context.Context, email, pw string) (proxy.User, bool, error) {
-	u, ok, err := s.s.VerifyPassword(ctx, email, pw)
-	return user(u), ok, storeErr(err)
-}
-
-func (s store) ListUsers(ctx context.Context) ([]proxy.User, error) {
-	us, err := s.s.ListUsers(ctx)
-	out := make([]proxy.User, len(us))
-	for i, u := range us {
-		out[i] = user(u)
-	}
-	return out, storeErr(err)
-}
-
-func (s store) GetUser(ctx context.Context, email string) (proxy.User, error) {
-	u, err := s.s.GetUser(ctx, email)
-	return user(u), storeErr(err)
-}
-
-func (s store) AddUser(ctx context.Context, email string, roles []string, pw string) (proxy.User, error) {
-	u, err := s.s.AddUser(ctx, email, roles, pw)
-	s.changed(email)
-	return user(u), storeErr(err)
-}
-
-func (s store) SetRoles(ctx context.Context, email string, roles []string) (proxy.User, error) {
-	u, err := s.s.SetRoles(ctx, email, roles)
-	s.changed(email)
-	return user(u), storeErr(err)
-}
-
-func (s store) DeleteUser(ctx context.Context, email string) error {
-	err := s.s.DeleteUser(ctx, email)
-	s.changed(email)
-	return storeErr(err)
 }
