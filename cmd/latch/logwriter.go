@@ -3,9 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/latch-dev/latch/config"
 )
 
 // logWriter batches log lines. latch writes one access line per request,
@@ -66,4 +72,72 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// logOutput returns the writer for latch's logs on stderr: batched by a
+// logWriter when stderr is a file, else (tests give a buffer) serialized
+// by a syncWriter. flush writes out what is batched; call it at exit.
+func logOutput(stderr io.Writer) (w io.Writer, flush func()) {
+	f, ok := stderr.(*os.File)
+	if !ok {
+		return &syncWriter{w: stderr}, func() {}
+	}
+	lw := newLogWriter(f)
+	ctx, stop := context.WithCancel(context.Background())
+	flushed := make(chan struct{})
+	go func() { lw.run(ctx); close(flushed) }()
+	return lw, func() { stop(); <-flushed }
+}
+
+// newLogger builds latch's logger on w, which must be safe for concurrent
+// use. accessLog is w when the access lines may bypass slog (JSON at level
+// info or below: see proxy.Options.AccessLog), else nil.
+func newLogger(c config.Log, w io.Writer) (log *slog.Logger, accessLog io.Writer, err error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
+		return nil, nil, fmt.Errorf("log.level: %w", err)
+	}
+	o := &slog.HandlerOptions{Level: level}
+	if c.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, o)), nil, nil
+	}
+	if level <= slog.LevelInfo {
+		accessLog = w
+	}
+	return slog.New(slog.NewJSONHandler(w, o)), accessLog, nil
+}
+
+// heldWriter holds what is written to it until open, then passes writes
+// through to w. Start-up logs wait in it, so that a failed start prints
+// only its one line.
+type heldWriter struct {
+	w       io.Writer
+	passing atomic.Bool
+	mu      sync.Mutex
+	buf     []byte
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	if h.passing.Load() {
+		return h.w.Write(p)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.passing.Load() {
+		return h.w.Write(p)
+	}
+	h.buf = append(h.buf, p...)
+	return len(p), nil
+}
+
+// open writes what was held if keep, drops it otherwise, and passes every
+// later write through.
+func (h *heldWriter) open(keep bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if keep && len(h.buf) > 0 {
+		_, _ = h.w.Write(h.buf)
+	}
+	h.buf = nil
+	h.passing.Store(true)
 }

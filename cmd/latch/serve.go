@@ -13,7 +13,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -140,20 +139,12 @@ func buildInfo() prometheus.Collector {
 
 // serve runs latch until ctx is done, then shuts down gracefully. When
 // listening is not nil it receives the bound addresses (tests use port 0).
+// Its steps: logs, start (ports, checks, build), servers, loops, serving,
+// stop.
 func serve(ctx context.Context, e *env, cfg *config.Config, listening func(proxyAddr, adminAddr string)) error {
-	logOut := e.stderr
-	var lw *logWriter
-	if f, ok := e.stderr.(*os.File); ok { // a real file: batch the writes
-		lw = newLogWriter(f)
-		logOut = lw
-		logCtx, stopLog := context.WithCancel(context.Background())
-		flushed := make(chan struct{})
-		go func() { lw.run(logCtx); close(flushed) }()
-		defer func() { stopLog(); <-flushed }()
-	} else {
-		logOut = &syncWriter{w: logOut}
-	}
-	held := &heldWriter{w: logOut}
+	out, flushLogs := logOutput(e.stderr)
+	defer flushLogs()
+	held := &heldWriter{w: out}
 	log, accessLog, err := newLogger(cfg.Log, held)
 	if err != nil {
 		return err
@@ -167,61 +158,94 @@ func serve(ctx context.Context, e *env, cfg *config.Config, listening func(proxy
 	}
 	defer func() { _ = a.close() }()
 
-	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
-	proxySrv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
-		IdleTimeout:       cfg.IdleTimeout.D(),
-		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ErrorLog:          errLog,
-	}
-	adminSrv := &http.Server{
-		Handler:           proxy.Admin(a.checks, a.reg, proxy.AdminOptions{Pprof: cfg.AdminPprof}),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		ErrorLog:          errLog,
-	}
-
-	loopCtx, stopLoops := context.WithCancel(context.Background())
-	var loops sync.WaitGroup
-	for _, loop := range a.loops {
-		loops.Go(func() { loop(loopCtx) })
-	}
-	if a.reload != nil && e.sighup != nil {
-		loops.Go(func() {
-			for {
-				select {
-				case <-loopCtx.Done():
-					return
-				case <-e.sighup:
-					log.Info("SIGHUP: reloading")
-					a.reload()
-				}
-			}
-		})
-	}
-
-	errc := make(chan error, 2)
-	go func() { errc <- proxySrv.Serve(proxyLn) }()
-	go func() { errc <- adminSrv.Serve(adminLn) }()
+	srv := newServers(a)
+	stopLoops := a.runLoops(e.sighup)
+	errc := srv.serve(proxyLn, adminLn)
 	log.Info("latch serving", "listen", proxyLn.Addr().String(), "admin_listen", adminLn.Addr().String(),
 		"upstream", cfg.Upstream, "version", version())
 	if listening != nil {
 		listening(proxyLn.Addr().String(), adminLn.Addr().String())
 	}
-
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
-	log.Info("shutting down", "grace", cfg.ShutdownGrace.String())
-	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace.D())
+	return a.stop(srv, stopLoops, serveErr)
+}
+
+// servers are latch's two HTTP servers: the proxy port's and the admin
+// port's.
+type servers struct{ proxy, admin *http.Server }
+
+func newServers(a *app) servers {
+	cfg := a.cfg
+	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)
+	return servers{
+		proxy: &http.Server{
+			Handler:           a.handler,
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
+			IdleTimeout:       cfg.IdleTimeout.D(),
+			MaxHeaderBytes:    cfg.MaxHeaderBytes,
+			ErrorLog:          errLog,
+		},
+		admin: &http.Server{
+			Handler:           proxy.Admin(a.checks, a.reg, proxy.AdminOptions{Pprof: cfg.AdminPprof}),
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout.D(),
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			ErrorLog:          errLog,
+		},
+	}
+}
+
+// serve serves both ports in the background; the channel receives the
+// error that ends either.
+func (s servers) serve(proxyLn, adminLn net.Listener) <-chan error {
+	errc := make(chan error, 2)
+	go func() { errc <- s.proxy.Serve(proxyLn) }()
+	go func() { errc <- s.admin.Serve(adminLn) }()
+	return errc
+}
+
+// shutdown stops both, letting requests in flight finish within grace.
+func (s servers) shutdown(grace time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err = errors.Join(proxySrv.Shutdown(shutCtx), adminSrv.Shutdown(shutCtx))
+	return errors.Join(s.proxy.Shutdown(ctx), s.admin.Shutdown(ctx))
+}
+
+// runLoops starts a's loops in the background and, when sighup is not
+// nil, a reload on each SIGHUP. stop ends them and waits for them.
+func (a *app) runLoops(sighup <-chan os.Signal) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var loops sync.WaitGroup
+	for _, loop := range a.loops {
+		loops.Go(func() { loop(ctx) })
+	}
+	if a.reload != nil && sighup != nil {
+		loops.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-sighup:
+					a.log.Info("SIGHUP: reloading")
+					a.reload()
+				}
+			}
+		})
+	}
+	return func() { cancel(); loops.Wait() }
+}
+
+// stop shuts latch down in order: the servers (within shutdown_grace),
+// the loops, then what build opened. serveErr is the error that ended
+// serving, if any.
+func (a *app) stop(srv servers, stopLoops func(), serveErr error) error {
+	a.log.Info("shutting down", "grace", a.cfg.ShutdownGrace.String())
+	err := srv.shutdown(a.cfg.ShutdownGrace.D())
 	stopLoops()
-	loops.Wait()
 	if cerr := a.close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
@@ -232,26 +256,8 @@ func serve(ctx context.Context, e *env, cfg *config.Config, listening func(proxy
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	log.Info("stopped")
+	a.log.Info("stopped")
 	return nil
-}
-
-// newLogger builds latch's logger on w, which must be safe for concurrent
-// use. accessLog is w when the access lines may bypass slog (JSON at level
-// info or below: see proxy.Options.AccessLog), else nil.
-func newLogger(c config.Log, w io.Writer) (log *slog.Logger, accessLog io.Writer, err error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
-		return nil, nil, fmt.Errorf("log.level: %w", err)
-	}
-	o := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, o)), nil, nil
-	}
-	if level <= slog.LevelInfo {
-		accessLog = w
-	}
-	return slog.New(slog.NewJSONHandler(w, o)), accessLog, nil
 }
 
 // start takes the ports, checks the data dir and the signing key, and
@@ -336,39 +342,4 @@ func explainStart(cfg *config.Config, err error) error {
 		return fmt.Errorf("data_dir: %s is in use by %s; stop it, or give this latch its own data_dir (LATCH_DATA_DIR)", cfg.DataDir, who)
 	}
 	return err
-}
-
-// heldWriter holds what is written to it until open, then passes writes
-// through to w. Start-up logs wait in it, so that a failed start prints
-// only its one line.
-type heldWriter struct {
-	w       io.Writer
-	passing atomic.Bool
-	mu      sync.Mutex
-	buf     []byte
-}
-
-func (h *heldWriter) Write(p []byte) (int, error) {
-	if h.passing.Load() {
-		return h.w.Write(p)
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.passing.Load() {
-		return h.w.Write(p)
-	}
-	h.buf = append(h.buf, p...)
-	return len(p), nil
-}
-
-// open writes what was held if keep, drops it otherwise, and passes every
-// later write through.
-func (h *heldWriter) open(keep bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if keep && len(h.buf) > 0 {
-		_, _ = h.w.Write(h.buf)
-	}
-	h.buf = nil
-	h.passing.Store(true)
 }
