@@ -116,7 +116,7 @@ func TestDecideAllCountsOnce(t *testing.T) {
 	}
 	readings := []string{"/api/admin/user-admin/x", "/api/admin/user-admin/X", "/api/admin/user-admin/k"}
 	both := []string{"GET", "DELETE"}
-	_, _ = e.DecideAll("a@example.com", []string{"admin"}, both, readings)  // allow, six pairs
+	_, _ = e.DecideAll("a@example.com", []string{"admin"}, both, readings)   // allow, six pairs
 	_, _ = e.DecideAll("ed@example.com", []string{"editor"}, both, readings) // deny
 	_, _ = e.DecideAll("role:x", nil, both, readings)                        // error
 	_, _ = e.DecideAll("a@example.com", []string{"admin"}, nil, readings)    // error

@@ -14,6 +14,24 @@
 // subject of the caller wins. Role inheritance ("g, role:editor,
 // role:viewer") is Casbin's own, up to its default depth of 10.
 //
+// # Requests
+//
+// The proxy decides a request with DecideAll: the caller must be allowed
+// every method the upstream might run (the request's own and any method
+// override) on every reading of the path (proxy.Target.Readings: the
+// canonical path, its ASCII lower-case form, its Unicode reading), because
+// a case-insensitive or Unicode-folding upstream may act on any of them.
+// DecideAll asks about each pair as Decide does, all with the same policy,
+// and allows only if every pair is allowed; the first pair denied or
+// failed decides, and its Verdict names that method and path (for the
+// proxy's 403 message and explain's "denied reading"). It counts one
+// decision, whatever the number of pairs. The readings themselves are the
+// proxy's: proxy.Resolve is the one canonical path, so `latch policy
+// explain` (cmd/latch) still imports proxy for Resolve, CheckMethod and
+// ProtectedPrefixes, and for the 403 message, and then calls DecideAll as
+// the proxy's Decider does. This package does not fold case itself: a
+// path's case is kept, and the rules match the readings they are given.
+//
 // # Files
 //
 // The model must have r = sub, obj, act; p = sub, obj, act, eft[, perm];
@@ -130,7 +148,8 @@
 // keeps a current and a previous map and drops the previous one when the
 // current fills, so a flood of paths full of IDs only displaces the rest,
 // and requests asked again move to the current map. Cache hits count in
-// latch_authz_decisions_total like any decision.
+// latch_authz_decisions_total like any decision; DecideAll looks each pair
+// up in the cache and counts the request once.
 //
 // TestDifferential compares Decide, Explain and cached answers with plain
 // Casbin enforcers on thousands of random requests, for several models and
@@ -146,7 +165,9 @@
 // latch_policy_rules, latch_policy_info{hash} (one series, the policy in
 // force; the hash is the first 12 hex digits of sha256 of the model file
 // followed by the policy file, as `cat model.conf policy.csv | sha256sum`
-// prints) and latch_authz_decisions_total{decision="allow|deny|error"}.
+// prints) and latch_authz_decisions_total{decision="allow|deny|error"}: one
+// per Decide or DecideAll call (a request, however many readings it has);
+// Explain is not counted.
 //
 // # Caveats
 //
@@ -175,4 +196,57 @@
 //
 // Watch sees a symlinked file whose target lives in another directory only
 // through polling if the link is later pointed elsewhere.
+//
+// # Casbin versions
+//
+// This package is the only one that imports Casbin (`go list -deps` and
+// `go list -f '{{.Imports}} {{.TestImports}}'` over ./... find
+// github.com/casbin only here; bench/cmd/harness names Casbin functions in
+// profile summaries, as strings). go.mod pins github.com/casbin/casbin/v2
+// v2.135.0 and github.com/casbin/govaluate v1.3.0, and latch leans on
+// details of that version: the matcher is evaluated by govaluate with
+// stand-ins for keyMatch2 and regexMatch that must build Casbin's
+// expressions exactly (patterns.go, keypattern.go); the subset enforcers set
+// a model's p rules and its g assertion's RM directly (subset.go); the role
+// manager is taken from an enforcer built on a model holding only the g
+// rules (load.go). A new Casbin version is taken only when TestDifferential
+// passes on it.
+//
+// Moving to github.com/casbin/casbin/v3 (v3.10.0 read and tried) changes:
+//
+//   - Imports only: every package path gains /v3; the APIs latch calls
+//     (NewEnforcer(model), EnforceEx, AddFunction, SetRoleManager,
+//     BuildRoleLinks, GetModel, model.NewModelFromString, Model.AddPolicy,
+//     model.LoadFunctionMap, util.KeyMatch2Func, util.RegexMatchFunc,
+//     constant.AllowAndDenyEffect, rbac.RoleManager) keep their signatures,
+//     and util's matching functions, the effector and the default role
+//     manager decide as in v2.135.0. govaluate stays v1.3.0. The policy
+//     package builds and vets on v3 with no other change.
+//   - Role cycles: v3's LoadPolicy runs detectors, and the default one
+//     refuses a g graph with a cycle ("cycle detected: role:a -> role:b ->
+//     role:a"). latch never calls LoadPolicy (load.go adds the g rules to
+//     the model and calls BuildRoleLinks), so it keeps accepting such a
+//     policy, as v2 does; but TestDifferential's reference, loaded with
+//     NewEnforcer(model, policy), fails on the generated 200-rule policy,
+//     which has cycles. The reference must load without detectors
+//     (SetDetectors with an empty list, then SetAdapter and LoadPolicy), or
+//     latch must refuse cycles too (Enforcer.RunDetections in roleEnforcer,
+//     a behaviour change for policies that load today).
+//   - Logging: NewEnforcer no longer takes the trailing enableLog and
+//     log.Logger arguments; EnableLog, IsLogEnabled, Model.SetLogger and
+//     RoleManager.SetLogger are gone (a new log.Logger interface is set
+//     with Enforcer.SetLogger). latch uses none of them.
+//   - New features latch does not use: a [constraint_definition] model
+//     section checked when the model loads (parseModel refuses unknown
+//     sections, so it cannot appear), AI policy helpers, transactions,
+//     GetAllUsers. Model.Copy now copies an assertion's RM and CondRM;
+//     latch copies no model. With EnableAcceptJsonRequest, a request value
+//     that looks like JSON and does not parse is now an error; latch does
+//     not enable it.
+//
+// Tried on a throwaway worktree: with the imports changed and the reference
+// loading without detectors (26 lines added, 21 removed, go.mod and go.sum
+// included), `go test -race ./policy` passes on v3.10.0, TestDifferential
+// included; with the imports changed only, TestDifferential/generated_200_rules
+// fails on the cycle and every other test passes.
 package policy
