@@ -1,12 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/latch-dev/latch/config"
 )
 
 // TestIdentityHeadersEndToEnd: with the real authenticator and a token from
@@ -64,5 +70,45 @@ func TestIdentityHeadersEndToEnd(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 401 {
 		t.Errorf("two Authorization headers: got %d, want 401", resp.StatusCode)
+	}
+}
+
+// TestAuthOptionsCreatesNothing: authOptions only maps the config (latch
+// check may use it); ensureSigningKey is the step that writes the default
+// key, once, mode 0600.
+func TestAuthOptionsCreatesNothing(t *testing.T) {
+	t.Parallel()
+	cfg := &config.Config{DataDir: t.TempDir()}
+	key := filepath.Join(cfg.DataDir, "signing.key")
+	o, err := authOptions(cfg)
+	if err != nil || o.SigningKeyFile != key {
+		t.Fatalf("authOptions: SigningKeyFile %q, %v; want %q", o.SigningKeyFile, err, key)
+	}
+	if _, err := os.Stat(key); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("after authOptions: stat %s: %v, want no file", key, err)
+	}
+	if err := ensureSigningKey(cfg); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(key)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("after ensureSigningKey: %v, %v; want a 0600 file", fi, err)
+	}
+	first, _ := os.ReadFile(key)
+	if err := ensureSigningKey(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := os.ReadFile(key); !bytes.Equal(first, again) {
+		t.Error("a second ensureSigningKey replaced the key")
+	}
+	cfg.Auth.SigningKeyFile = filepath.Join(cfg.DataDir, "missing.pem")
+	if _, err := authOptions(cfg); err == nil || !strings.Contains(err.Error(), "auth.signing_key_file") {
+		t.Errorf("authOptions with a missing configured key: %v, want an auth.signing_key_file error", err)
+	}
+	if err := ensureSigningKey(cfg); err != nil {
+		t.Errorf("ensureSigningKey with a configured key: %v, want nothing done", err)
+	}
+	if _, err := os.Stat(cfg.Auth.SigningKeyFile); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ensureSigningKey created the configured key: %v", err)
 	}
 }

@@ -69,6 +69,9 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := ensureSigningKey(cfg); err != nil {
+		return err
+	}
 	o, err := authOptions(cfg)
 	if err != nil {
 		return err

@@ -23,6 +23,22 @@ import (
 	"github.com/latch-dev/latch/proxy/authn"
 )
 
+// ensureSigningKey creates <data_dir>/signing.key (Ed25519, PKCS#8 PEM,
+// mode 0600) when no auth.signing_key_file is configured and the file is
+// not there yet: the one step that writes a key, which serve (and the
+// commands that sign with the default key) take before authOptions is
+// used. With a configured key it does nothing.
+func ensureSigningKey(cfg *config.Config) error {
+	if cfg.Auth.SigningKeyFile != "" {
+		return nil
+	}
+	p := signingKeyPath(cfg)
+	if err := ensureEd25519Key(p); err != nil {
+		return fmt.Errorf("signing key %s: %w", p, err)
+	}
+	return nil
+}
+
 // ensureEd25519Key creates an Ed25519 private key in PKCS#8 PEM at path,
 // mode 0600, unless a file is already there.
 func ensureEd25519Key(path string) error {

@@ -45,6 +45,9 @@ func cmdToken(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := ensureSigningKey(cfg); err != nil {
+		return err
+	}
 	o, err := authOptions(cfg)
 	if err != nil {
 		return err

@@ -44,6 +44,10 @@ func (a *app) wire(opts *proxy.Options) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
+	// TODO(issue 15): serve's prepare calls this step; then drop it here.
+	if err := ensureSigningKey(cfg); err != nil {
+		return err
+	}
 	auth, err := openAuth(cfg, a.log, a.reg)
 	if err != nil {
 		return err
@@ -122,29 +126,25 @@ func openPolicy(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer)
 }
 
 // signingKeyPath is the configured key, or <data_dir>/signing.key, which
-// latch creates (Ed25519, mode 0600) the first time it needs it.
-func signingKeyPath(cfg *config.Config) (string, error) {
+// ensureSigningKey creates.
+func signingKeyPath(cfg *config.Config) string {
 	if cfg.Auth.SigningKeyFile != "" {
-		if _, err := os.Stat(cfg.Auth.SigningKeyFile); err != nil {
-			return "", fmt.Errorf("auth.signing_key_file: %w", err)
-		}
-		return cfg.Auth.SigningKeyFile, nil
+		return cfg.Auth.SigningKeyFile
 	}
-	p := filepath.Join(cfg.DataDir, "signing.key")
-	if err := ensureEd25519Key(p); err != nil {
-		return "", fmt.Errorf("signing key %s: %w", p, err)
-	}
-	return p, nil
+	return filepath.Join(cfg.DataDir, "signing.key")
 }
 
+// authOptions maps the config to authn.Options. It creates nothing: a
+// command that signs with the default key calls ensureSigningKey first.
 func authOptions(cfg *config.Config) (authn.Options, error) {
-	key, err := signingKeyPath(cfg)
-	if err != nil {
-		return authn.Options{}, err
+	if f := cfg.Auth.SigningKeyFile; f != "" {
+		if _, err := os.Stat(f); err != nil {
+			return authn.Options{}, fmt.Errorf("auth.signing_key_file: %w", err)
+		}
 	}
 	j := cfg.Auth.JWT
 	return authn.Options{
-		SigningKeyFile: key,
+		SigningKeyFile: signingKeyPath(cfg),
 		PublicKeyFiles: j.PublicKeyFiles,
 		JWKSURL:        j.JWKSURL,
 		JWKSRefresh:    j.JWKSRefresh.D(),
