@@ -1,4 +1,7 @@
 # latch's build. `make test` is the one test command: README and .ci/run use it.
+# bench/ is a module of its own (bench/go.mod replaces latch with ../), so
+# latch's go.mod and `go test ./...` leave it out; the targets below that
+# cover both modules run once in each of $(MODULES).
 GO ?= go
 STATICCHECK_VERSION := v0.8.2
 BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
@@ -7,6 +10,8 @@ BENCHSTAT_VERSION := v0.0.0-20260908200009-22c9c6c9d4da
 # exceeded" and no crasher when -fuzztime ends on a busy machine
 # (golang/go#75804, fixed in Go 1.27).
 FUZZTIME ?= 200000x
+
+MODULES := . bench
 
 .PHONY: test vet deps lint fuzz tidy-check bench bench-load bench-micro build
 
@@ -20,13 +25,15 @@ deps:
 
 test: deps vet
 	$(GO) test -race -count=1 ./...
+	$(GO) -C bench test -race -count=1 ./...
 
 vet:
-	$(GO) vet ./...
+	@set -e; for m in $(MODULES); do echo "$(GO) -C $$m vet ./..."; $(GO) -C $$m vet ./...; done
 
 # staticcheck at a pinned version, fetched through the module proxy.
 lint:
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@set -e; for m in $(MODULES); do echo "staticcheck in $$m"; \
+		$(GO) -C $$m run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...; done
 
 # A short run of each fuzz target (seed corpora always run in `make test`).
 fuzz:
@@ -36,23 +43,23 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzAuthenticate$$' -fuzztime=$(FUZZTIME) ./proxy/authn/
 	$(GO) test -run='^$$' -fuzz='^FuzzKeyPattern$$' -fuzztime=$(FUZZTIME) ./policy/
 
+# tidy-check fails, changing nothing, when a module's go.mod or go.sum is
+# not what `go mod tidy` makes (go mod tidy -diff).
 tidy-check:
-	@cp go.mod /tmp/latch-go.mod.bak && cp go.sum /tmp/latch-go.sum.bak
-	@$(GO) mod tidy
-	@if ! diff -q go.mod /tmp/latch-go.mod.bak >/dev/null || ! diff -q go.sum /tmp/latch-go.sum.bak >/dev/null; then \
-		cp /tmp/latch-go.mod.bak go.mod; cp /tmp/latch-go.sum.bak go.sum; \
-		echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; exit 1; fi
+	@set -e; for m in $(MODULES); do \
+		if ! $(GO) -C $$m mod tidy -diff; then \
+			echo "$$m/go.mod, $$m/go.sum are not tidy: run 'go -C $$m mod tidy' and commit"; exit 1; fi; done
 
-# bench runs the load scenarios (bench/cmd/harness builds latch and runs it
-# against a bare ReverseProxy, sequential bbolt commits and itself, nginx as
-# a reference when bench/deps.sh could install it; it profiles the running
-# latch through admin_pprof), prints one table and writes bench/out/, then
-# the Go micro-benchmarks. About 6 minutes.
+# bench runs the load scenarios (bench/cmd/harness, in the bench module,
+# builds latch and runs it against a bare ReverseProxy, sequential bbolt
+# commits and itself, nginx as a reference when bench/deps.sh could install
+# it; it profiles the running latch through admin_pprof), prints one table
+# and writes bench/out/, then the Go micro-benchmarks. About 6 minutes.
 bench: bench-load bench-micro
 
 bench-load:
 	@./bench/deps.sh
-	$(GO) run ./bench/cmd/harness
+	$(GO) -C bench run ./cmd/harness
 
 # bench-micro runs each micro-benchmark 6 times into bench/out/micro-*.txt
 # and has benchstat compare, within the same run, latch against its

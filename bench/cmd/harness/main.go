@@ -11,6 +11,11 @@
 // fetches a CPU profile from the running latch's admin port (the bench
 // config sets admin_pprof: true), so the profiles are of the real binary.
 // Nothing here runs under `go test`.
+//
+// bench is its own module (bench/go.mod, with latch replaced by ../), so
+// that latch's go.mod and `go test ./...` carry nothing of it. Run it from
+// the repository's root: `make bench-load`, or `go -C bench run
+// ./cmd/harness`.
 package main
 
 import (
@@ -45,7 +50,7 @@ func main() {
 	flag.DurationVar(&o.dur, "duration", 5*time.Second, "length of one load run")
 	flag.IntVar(&o.conns, "conns", 64, "connections of the main load")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory")
-	flag.StringVar(&o.outDir, "out", "bench/out", "where to write the report and profile")
+	flag.StringVar(&o.outDir, "out", "bench/out", "where to write the report and profile, from the repository's root")
 	flag.BoolVar(&o.profile, "profile", true, "profile latch (admin_pprof) during one extra run of each scenario")
 	flag.IntVar(&o.overheadRounds, "overhead-rounds", 9, "A/B rounds of scenario 1 (proxy overhead), if more than -rounds")
 	flag.StringVar(&o.only, "only", "", "run only these scenarios, by target number (e.g. 1 or 1,3); the table then has only their rows")
@@ -68,7 +73,8 @@ type env struct {
 	procs    []*proc
 	table    *table
 	log      func(format string, args ...any)
-	root     string   // the module's directory
+	root     string   // latch's module directory (the repository's root)
+	benchDir string   // the bench module's directory
 	bareCPU  float64  // median CPU per request of the bare proxy, µs
 	profiles []string // profile summaries for the report
 }
@@ -83,7 +89,7 @@ func (e *env) start(name, bin string, args, envv []string, errPath string, addrF
 
 func run(ctx context.Context, o options) error {
 	began, loadBefore := time.Now(), loadAvg()
-	root, err := repoRoot()
+	root, benchDir, err := moduleDirs()
 	if err != nil {
 		return err
 	}
@@ -94,7 +100,7 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	e := &env{o: o, tmp: tmp, root: root, table: &table{}, bin: map[string]string{},
+	e := &env{o: o, tmp: tmp, root: root, benchDir: benchDir, table: &table{}, bin: map[string]string{},
 		log: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) }}
 	defer func() {
 		for i := len(e.procs) - 1; i >= 0; i-- {
@@ -109,11 +115,15 @@ func run(ctx context.Context, o options) error {
 
 	e.log("building latch and helpers into %s", tmp)
 	bins := filepath.Join(tmp, "bin")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bins+"/", "./cmd/latch",
-		"./bench/cmd/upstream", "./bench/cmd/bareproxy", "./bench/cmd/boltcommit")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("go build: %w", err)
+	// latch builds in its own module, with its own go.mod; the helpers in
+	// the bench module.
+	for dir, pkgs := range map[string][]string{root: {"./cmd/latch"},
+		benchDir: {"./cmd/upstream", "./cmd/bareproxy", "./cmd/boltcommit"}} {
+		build := exec.CommandContext(ctx, "go", append([]string{"build", "-o", bins + "/"}, pkgs...)...)
+		build.Dir, build.Stdout, build.Stderr = dir, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("go build in %s: %w", dir, err)
+		}
 	}
 	for _, n := range []string{"latch", "upstream", "bareproxy", "boltcommit"} {
 		e.bin[n] = filepath.Join(bins, n)
@@ -156,7 +166,7 @@ func run(ctx context.Context, o options) error {
 	host := fmt.Sprintf("%s\nload average (1 min) before %s, after %s: other work on the machine adds noise", hostInfo(), loadBefore, loadAvg())
 	fmt.Println(host)
 	md := fmt.Sprintf("# latch bench, %s\n\n%s\n%s\n\ncommand: `%s`, %s total\n\n## Profiles\n\n```\n%s```\n",
-		time.Now().UTC().Format(time.RFC3339), report, host, strings.TrimSpace("go run ./bench/cmd/harness "+strings.Join(os.Args[1:], " ")), time.Since(began).Round(time.Second),
+		time.Now().UTC().Format(time.RFC3339), report, host, strings.TrimSpace("go -C bench run ./cmd/harness "+strings.Join(os.Args[1:], " ")), time.Since(began).Round(time.Second),
 		strings.Join(e.profiles, "\n"))
 	out := filepath.Join(root, o.outDir, "last.md")
 	if err := os.WriteFile(out, []byte(md), 0o644); err != nil {
@@ -166,16 +176,15 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
+// moduleDirs returns latch's module directory (where bench/go.mod's
+// replace points) and the bench module's.
+func moduleDirs() (root, benchDir string, err error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}",
+		"github.com/latch-dev/latch/bench", "github.com/latch-dev/latch").Output()
+	if dirs := strings.Split(strings.TrimSpace(string(out)), "\n"); err == nil && len(dirs) == 2 {
+		return dirs[1], dirs[0], nil
 	}
-	mod := strings.TrimSpace(string(out))
-	if mod == "" || mod == os.DevNull {
-		return "", fmt.Errorf("run the harness inside the latch module")
-	}
-	return filepath.Dir(mod), nil
+	return "", "", fmt.Errorf("run the harness inside the bench module (go -C bench run ./cmd/harness): go list -m: %v", err)
 }
 
 func hostInfo() string {
