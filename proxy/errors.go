@@ -80,11 +80,10 @@ func answerError(w http.ResponseWriter, r *http.Request, e *Error, cause error) 
 	writeJSON(w, e.Status, errorBody{ID: id, Name: e.Name, Message: e.Message, Details: e.Details})
 }
 
-// writeError is answerError with the logger its callers used to pass,
-// which it ignores: every request it answers carries its state, so the
-// cause goes on the access line.
-//
-// Deprecated: call answerError.
+// writeError is answerError with the logger its callers in handler.go and
+// forward.go still pass, which it ignores: every request it answers
+// carries its state, so the cause goes on the access line. It goes once
+// they call answerError.
 func writeError(w http.ResponseWriter, r *http.Request, _ *slog.Logger, e *Error, cause error) {
 	answerError(w, r, e, cause)
 }
