@@ -16,8 +16,8 @@ type Check struct {
 	// request's: it ends when the caller goes away. Nil means Err is used.
 	ErrContext func(ctx context.Context) error
 	// Err returns nil when the condition holds; used when ErrContext is nil.
-	//
-	// Deprecated: set ErrContext. Err goes once cmd/latch sets ErrContext.
+	// It is the form without a context, kept only until cmd/latch sets
+	// ErrContext.
 	Err func() error
 }
 
