@@ -121,6 +121,54 @@ func BenchmarkDecideWarm(b *testing.B) {
 	}
 }
 
+// BenchmarkDecideAllWarm decides, through the cache, requests with two
+// readings as the proxy does (one DecideAll), against Decide on each
+// reading. The second reading repeats the first, standing for a
+// lower-case or Unicode reading the rules answer alike, so that allowed
+// requests are decided twice.
+func BenchmarkDecideAllWarm(b *testing.B) {
+	bp := loadBenchPolicy(b, 10000)
+	e := openBench(b, bp, 0)
+	type request struct {
+		sub      string
+		roles    []string
+		methods  []string
+		readings []string
+	}
+	var reqs []request
+	for _, r := range bp.reqs[:256] {
+		q := request{r.sub, r.roles, []string{r.method}, []string{r.path, r.path}}
+		if _, err := e.DecideAll(q.sub, q.roles, q.methods, q.readings); err != nil {
+			b.Fatal(err)
+		}
+		reqs = append(reqs, q)
+	}
+	b.Run("DecideAll", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			r := reqs[i%len(reqs)]
+			i++
+			if _, err := e.DecideAll(r.sub, r.roles, r.methods, r.readings); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Decide each", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			r := reqs[i%len(reqs)]
+			i++
+			for _, p := range r.readings {
+				if d, err := e.Decide(r.sub, r.roles, r.methods[0], p); err != nil || !d.Allow {
+					break
+				}
+			}
+		}
+	})
+}
+
 // BenchmarkDecideWarmParallel is BenchmarkDecideWarm/10000 from every CPU.
 func BenchmarkDecideWarmParallel(b *testing.B) {
 	bp := loadBenchPolicy(b, 10000)
