@@ -12,21 +12,9 @@ import (
 // Check is one readiness condition, named Name in /readyz's answer.
 type Check struct {
 	Name string
-	// ErrContext returns nil when the condition holds. ctx is the /readyz
-	// request's: it ends when the caller goes away. Nil means Err is used.
-	ErrContext func(ctx context.Context) error
-	// Err returns nil when the condition holds; used when ErrContext is nil.
-	// It is the form without a context, kept only until cmd/latch sets
-	// ErrContext.
-	Err func() error
-}
-
-// err runs the check.
-func (c Check) err(ctx context.Context) error {
-	if c.ErrContext != nil {
-		return c.ErrContext(ctx)
-	}
-	return c.Err()
+	// Err returns nil when the condition holds. ctx is the /readyz
+	// request's: it ends when the caller goes away.
+	Err func(ctx context.Context) error
 }
 
 // AdminOptions adds optional routes to the admin handler.
@@ -53,7 +41,7 @@ func Admin(checks []Check, g prometheus.Gatherer, o AdminOptions) http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		failing := map[string]string{}
 		for _, c := range checks {
-			if err := c.err(r.Context()); err != nil {
+			if err := c.Err(r.Context()); err != nil {
 				failing[c.Name] = err.Error()
 			}
 		}

@@ -17,12 +17,12 @@ func TestReadyz(t *testing.T) {
 	type ctxKey struct{}
 	var sawCtx bool
 	checks := []Check{
-		{Name: "ok", ErrContext: func(ctx context.Context) error {
+		{Name: "ok", Err: func(ctx context.Context) error {
 			sawCtx = ctx.Value(ctxKey{}) == "readyz"
 			return nil
 		}},
-		{Name: "down", ErrContext: func(context.Context) error { return errors.New("store unreachable") }},
-		{Name: "legacy", Err: func() error { return errors.New("no keys") }},
+		{Name: "down", Err: func(context.Context) error { return errors.New("store unreachable") }},
+		{Name: "keys", Err: func(context.Context) error { return errors.New("no keys") }},
 	}
 	for _, c := range []struct {
 		name   string
@@ -32,7 +32,7 @@ func TestReadyz(t *testing.T) {
 	}{
 		{"all hold", checks[:1], http.StatusOK, map[string]any{"status": "ready"}},
 		{"two fail", checks, http.StatusServiceUnavailable, map[string]any{"status": "not ready",
-			"failing": map[string]any{"down": "store unreachable", "legacy": "no keys"}}},
+			"failing": map[string]any{"down": "store unreachable", "keys": "no keys"}}},
 	} {
 		sawCtx = false
 		req := httptest.NewRequest("GET", "/readyz", nil)

@@ -10,7 +10,7 @@
 // Decider, Sessions) and never imports the policy or store packages;
 // cmd/latch joins them.
 //
-// Every answer latch gives itself goes through writeError or writeJSON, in
+// Every answer latch gives itself goes through answerError or writeJSON, in
 // the API page's shape ({id, name, message, details}); causes are logged
 // with the error id, never sent to the client.
 //

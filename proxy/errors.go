@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"time"
@@ -78,14 +77,6 @@ func answerError(w http.ResponseWriter, r *http.Request, e *Error, cause error) 
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	writeJSON(w, e.Status, errorBody{ID: id, Name: e.Name, Message: e.Message, Details: e.Details})
-}
-
-// writeError is answerError with the logger its callers in handler.go and
-// forward.go still pass, which it ignores: every request it answers
-// carries its state, so the cause goes on the access line. It goes once
-// they call answerError.
-func writeError(w http.ResponseWriter, r *http.Request, _ *slog.Logger, e *Error, cause error) {
-	answerError(w, r, e, cause)
 }
 
 // fail answers err, the error a route of latch's own returned (see

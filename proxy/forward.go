@@ -96,10 +96,10 @@ func (h *Handler) forwarder(upstream *url.URL, rt http.RoundTripper) *httputil.R
 				h.log.Info("client canceled", "request_id", requestIDFrom(r.Context()), "cause", err.Error())
 				w.WriteHeader(499)
 			case "timeout":
-				writeError(w, r, h.log, &Error{Status: http.StatusGatewayTimeout, Name: NameGatewayTimeout,
+				answerError(w, r, &Error{Status: http.StatusGatewayTimeout, Name: NameGatewayTimeout,
 					Message: "The upstream server did not answer in time."}, err)
 			default:
-				writeError(w, r, h.log, &Error{Status: http.StatusBadGateway, Name: NameBadGateway,
+				answerError(w, r, &Error{Status: http.StatusBadGateway, Name: NameBadGateway,
 					Message: "The upstream server could not be reached."}, err)
 			}
 		},

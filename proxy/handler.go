@@ -252,7 +252,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(p)
 			}
 			if !rec.wrote {
-				writeError(rec, r, h.log, &Error{Status: 500, Name: NameInternal,
+				answerError(rec, r, &Error{Status: http.StatusInternalServerError, Name: NameInternal,
 					Message: "latch could not handle this request."}, fmt.Errorf("panic: %v", p))
 			}
 		}
@@ -264,13 +264,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	if e := checkMethod(r.Method); e != nil {
 		st.class = "local"
-		writeError(w, r, h.log, e, errors.New("refused method "+strconv.Quote(r.Method)))
+		answerError(w, r, e, errors.New("refused method "+strconv.Quote(r.Method)))
 		return
 	}
 	t, err := Resolve(r.URL.EscapedPath(), h.opts.Protect)
 	if err != nil {
 		st.class = "local"
-		writeError(w, r, h.log, &Error{Status: http.StatusBadRequest, Name: NameBadData,
+		answerError(w, r, &Error{Status: http.StatusBadRequest, Name: NameBadData,
 			Message: "The request path was refused: " + err.Error() + "."}, err)
 		return
 	}
@@ -292,7 +292,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	if isProtected {
 		ms, e := methods(r)
 		if e != nil {
-			writeError(w, r, h.log, e, errors.New("refused method override"))
+			answerError(w, r, e, errors.New("refused method override"))
 			return
 		}
 		if !h.authorize(w, r, st, ms, t.Readings) {
@@ -324,7 +324,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 		if !required {
 			return true
 		}
-		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msgNoAuthHeader},
+		answerError(w, r, &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msgNoAuthHeader},
 			errors.New("no authenticator configured"))
 		return false
 	}
@@ -337,7 +337,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 		if !required {
 			return true
 		}
-		writeError(w, r, h.log, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+		answerError(w, r, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
 			Message: "latch cannot verify credentials right now; try again later."}, err)
 		return false
 	case denial != nil:
@@ -350,7 +350,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 		if denial.Reason == "missing" {
 			msg = msgNoAuthHeader
 		}
-		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msg},
+		answerError(w, r, &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msg},
 			errors.New("credential refused: "+denial.Reason))
 		return false
 	}
@@ -366,7 +366,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState
 	id := st.identity
 	if id == nil {
 		// Protected routes always authenticate first; this is a guard.
-		writeError(w, r, h.log, &Error{Status: 401, Name: NameAuthRequired, Message: msgNoAuthHeader}, nil)
+		answerError(w, r, &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msgNoAuthHeader}, nil)
 		return false
 	}
 	d, err := Decision{}, errNoPolicy
@@ -388,7 +388,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState
 	if decision == "allow" {
 		return true
 	}
-	writeError(w, r, h.log, &Error{Status: http.StatusForbidden, Name: NameNoAccess,
+	answerError(w, r, &Error{Status: http.StatusForbidden, Name: NameNoAccess,
 		Message: d.Message(st.escaped)}, err)
 	return false
 }

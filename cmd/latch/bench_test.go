@@ -37,7 +37,6 @@ func BenchmarkServe(b *testing.B) {
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	// The app first: it creates the signing key the token is minted with.
 	cfg, err := config.Load(cfgPath, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -46,7 +45,7 @@ func BenchmarkServe(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := build(cfg, log, access)
+	a, err := prepare(cfg, log, access) // as serve does: data dir, key, build
 	if err != nil {
 		b.Fatal(err)
 	}

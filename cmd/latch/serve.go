@@ -290,6 +290,9 @@ func prepare(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (*app, e
 	if err := checkSigningKey(cfg); err != nil {
 		return nil, err
 	}
+	if err := ensureSigningKey(cfg); err != nil {
+		return nil, err
+	}
 	a, err := build(cfg, log, accessLog)
 	if err != nil {
 		return nil, explainStart(cfg, err)

@@ -28,7 +28,7 @@ func (a *app) wire(opts *proxy.Options) error {
 		return err
 	}
 	opts.Decider = decider{engine}
-	a.checks = append(a.checks, proxy.Check{Name: "policy", Err: func() error {
+	a.checks = append(a.checks, proxy.Check{Name: "policy", Err: func(context.Context) error {
 		if engine.Rules() == 0 {
 			return errors.New("no policy rules loaded")
 		}
@@ -44,17 +44,13 @@ func (a *app) wire(opts *proxy.Options) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
-	// TODO(issue 15): serve's prepare calls this step; then drop it here.
-	if err := ensureSigningKey(cfg); err != nil {
-		return err
-	}
 	auth, err := openAuth(cfg, a.log, a.reg)
 	if err != nil {
 		return err
 	}
 	opts.Tokens = auth
 	opts.TokenTTL = cfg.Auth.JWT.TTL.D()
-	a.checks = append(a.checks, proxy.Check{Name: "jwks", Err: auth.Ready})
+	a.checks = append(a.checks, proxy.Check{Name: "jwks", Err: func(context.Context) error { return auth.Ready() }})
 	a.loops = append(a.loops, auth.Run)
 
 	st, err := openStore(cfg, a.log, a.reg)
@@ -78,8 +74,8 @@ func (a *app) wire(opts *proxy.Options) error {
 	opts.Login = proxy.LoginLimits{MaxConcurrent: cfg.Login.MaxConcurrent,
 		PerSecond:  cfg.Login.MaxPerSecond,
 		PerAccount: cfg.Login.PerAccountPerMinute, PerAddress: cfg.Login.PerAddressPerMinute}
-	a.checks = append(a.checks, proxy.Check{Name: "store", Err: func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	a.checks = append(a.checks, proxy.Check{Name: "store", Err: func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		return st.Ping(ctx)
 	}})
