@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"testing"
 
@@ -87,6 +86,9 @@ func TestGroupCommit(t *testing.T) {
 
 	var sizes []int
 	release := make(chan struct{})
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	defer letGo() // also when the test fails below, so the store can close
 	entered := make(chan struct{})
 	resetstore.SetBatchHook(s, func(n int) {
 		sizes = append(sizes, n)
@@ -98,7 +100,7 @@ func TestGroupCommit(t *testing.T) {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { mustIssue(t, s, "first@example.com") })
-	<-entered
+	waitClosed(t, "the issuer to enter its first commit", entered)
 
 	cancelled, cancel := context.WithCancel(ctx)
 	type result struct {
@@ -121,11 +123,11 @@ func TestGroupCommit(t *testing.T) {
 		results[queued+1] = result{"", err}
 	})
 	// Wait until every request is queued, then cancel one and let go.
-	for resetstore.QueueLen(s) < queued+2 {
-		runtime.Gosched()
-	}
+	waitUntil(t, fmt.Sprintf("%d requests to queue", queued+2), func() bool {
+		return resetstore.QueueLen(s) >= queued+2
+	})
 	cancel()
-	close(release)
+	letGo()
 	wg.Wait()
 
 	if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != queued+2 {

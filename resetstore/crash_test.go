@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -112,6 +113,14 @@ func TestCrashDurability(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	// A child that stops writing without exiting would block the reads
+	// below for ever: after waitLimit it is killed, which ends them.
+	var timedOut atomic.Bool
+	watchdog := time.AfterFunc(waitLimit, func() {
+		timedOut.Store(true)
+		cmd.Process.Kill()
+	})
+	defer watchdog.Stop()
 
 	type userLog struct {
 		tokens  []string // reported, in order
@@ -127,6 +136,9 @@ func TestCrashDurability(t *testing.T) {
 	for issued < killAfter {
 		line, err := r.ReadString('\n')
 		if err != nil {
+			if timedOut.Load() {
+				t.Fatalf("gave up after %v: the child reported %d of %d tokens; stderr: %s", waitLimit, issued, killAfter, stderr.String())
+			}
 			t.Fatalf("child stopped early after %d tokens: %v; stderr: %s", issued, err, stderr.String())
 		}
 		f := strings.Fields(line)
@@ -147,10 +159,14 @@ func TestCrashDurability(t *testing.T) {
 	if !ready {
 		t.Fatal("child never said ready")
 	}
+	if !watchdog.Stop() {
+		t.Fatalf("gave up after %v: the child was killed before it reported %d tokens", waitLimit, killAfter)
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	// Read what the child wrote before it died: each complete line counts.
+	// The reads end at EOF, once the killed child's end of the pipe closes.
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {

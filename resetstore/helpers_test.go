@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/resetstore"
@@ -61,4 +62,31 @@ func bucketLen(t testing.TB, s *resetstore.Store, name string) int {
 		t.Fatalf("BucketLen(%s): %v", name, err)
 	}
 	return n
+}
+
+// waitLimit bounds every wait in these tests. It guards against hanging,
+// not against slowness: nothing asserts how fast a wait ends.
+const waitLimit = time.Minute
+
+// waitUntil polls cond until it holds, failing the test after waitLimit.
+func waitUntil(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v waiting for %s", waitLimit, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitClosed waits until ch is closed or sends, failing the test after
+// waitLimit.
+func waitClosed[T any](t testing.TB, what string, ch <-chan T) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(waitLimit):
+		t.Fatalf("gave up after %v waiting for %s", waitLimit, what)
+	}
 }

@@ -303,11 +303,13 @@ func TestRunSweeper(t *testing.T) {
 		s.RunSweeper(ctx, time.Millisecond)
 		close(stopped)
 	}()
-	for bucketLen(t, s, resetstore.BucketTokens) != 0 {
-		time.Sleep(time.Millisecond)
-	}
-	cancel()
-	<-stopped
+	defer func() {
+		cancel()
+		waitClosed(t, "RunSweeper to return after its context was cancelled", stopped)
+	}()
+	waitUntil(t, "the sweeper to remove the expired token", func() bool {
+		return bucketLen(t, s, resetstore.BucketTokens) == 0
+	})
 }
 
 func TestNoSecretsInLogs(t *testing.T) {
