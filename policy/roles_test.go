@@ -14,8 +14,7 @@ func TestRolesShipped(t *testing.T) {
 }
 
 // TestRoles: a role counts when it is a p rule's subject (allow or deny) or
-// either side of a g rule; users never count, and a reload changes the
-// answer.
+// either side of a g rule; users and comments never count.
 func TestRoles(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
@@ -35,7 +34,6 @@ g, alice@example.com, role:auditor
 	if got, want := e.Roles(), []string{"auditor", "banned", "lead", "reader"}; !slices.Equal(got, want) {
 		t.Errorf("Roles(): got %q, want %q", got, want)
 	}
-
 }
 
 // TestRolesReload: Roles follows the policy in force.
