@@ -144,6 +144,8 @@ func TestUnicodeFoldedPathsAreProtected(t *testing.T) {
 	for _, p := range []string{
 		"/ap%C4%B0/admin/secret", "/ap%C4%B1/admin/secret", "/api/%E2%84%AAdmin/../admin/x",
 		"/%C5%BFecret/x", "/%C5%BFECRET", "/%EF%BD%93ecret/x", "/api/admin%EF%BC%8Fx",
+		"/api/admin%20/x", "/api/admin./x", "/%20secret/x", "/secret.%20./x", "/public/..%20/api/admin/x",
+		"/api/admin%C2%A0/x", // U+00A0 NO-BREAK SPACE is a space in NFKC
 	} {
 		before := up.count()
 		resp := do(t, "GET", front.URL+p, nil)
@@ -450,7 +452,24 @@ func oracleProtected(escaped string, prefixes []string) bool {
 		}
 		member.WriteRune(r)
 	}
-	for _, v := range []string{dec, strings.ToLower(dec), strings.ToUpper(dec), member.String()} {
+	// A backend that trims spaces around segments and dots after them
+	// (Windows, IIS, Spring's AntPathMatcher) reads each variant trimmed.
+	trim := func(p string) string {
+		segs := strings.Split(p, "/")
+		for i, s := range segs {
+			if t := strings.TrimRight(strings.TrimLeft(s, " "), " ."); t != "" || s == "" {
+				if s != "." && s != ".." {
+					segs[i] = t
+				}
+			}
+		}
+		return strings.Join(segs, "/")
+	}
+	variants := []string{dec, strings.ToLower(dec), strings.ToUpper(dec), member.String()}
+	for _, v := range variants[:4] {
+		variants = append(variants, trim(v))
+	}
+	for _, v := range variants {
 		c := path.Clean(v)
 		for _, p := range prefixes {
 			if strings.HasPrefix(strings.ToLower(c+"/"), strings.ToLower(p)) {
@@ -469,7 +488,8 @@ func oracleProtected(escaped string, prefixes []string) bool {
 // tables (percent-encoded), so the fuzzer explores them.
 func FuzzRouting(f *testing.F) {
 	for _, s := range []string{"/api/admin/user-admin", "/ap\x01/admin/user-admin/reset-password", "/\x02ecret/x",
-		"/api/admin/user-admin/adm\x03n@example.com", "/admin/x", "/API/Admin/User-Admin/x", "/public/../admin/"} {
+		"/api/admin/user-admin/adm\x03n@example.com", "/admin/x", "/API/Admin/User-Admin/x", "/public/../admin/",
+		"/admin%20/x", "/admin./x", "/x/..%20/admin/", "/ admin/"} {
 		f.Add(s, uint16(0))
 	}
 	protect := []string{"/admin/", "/secret/"}

@@ -61,16 +61,18 @@ func Resolve(escaped string, protect []string) (Target, error) {
 	return t, nil
 }
 
-// UnicodeReading returns the canonical path as a backend that folds case
-// with Unicode rules (Java's equalsIgnoreCase, Python's re.IGNORECASE, Go's
-// strings.ToLower) or normalizes to NFKC would read it: every
-// percent-encoded rune with an ASCII reading (see asciiReading) is replaced
-// by it, ASCII letters are lower-cased and dot segments are resolved again.
-// ok is false when the path holds no such rune. A reading that climbs above
-// the root is returned as "/", which every protection covers that covers
-// the root.
+// UnicodeReading returns the canonical path as a lenient backend would read
+// it: one that folds case with Unicode rules (Java's equalsIgnoreCase,
+// Python's re.IGNORECASE, Go's strings.ToLower) or normalizes to NFKC, and
+// trims spaces around path segments and dots after them (Windows and IIS
+// drop trailing dots and spaces; Spring's AntPathMatcher trims tokens).
+// Every percent-encoded rune with an ASCII reading (see asciiReading) is
+// replaced by it, ASCII letters are lower-cased, segments are trimmed, and
+// dot segments are resolved again. ok is false when nothing changed that
+// way. A reading that climbs above the root is returned as "/", which every
+// protection covers that covers the root.
 func UnicodeReading(canonical string) (reading string, ok bool) {
-	if !strings.Contains(canonical, "%") {
+	if !strings.Contains(canonical, "%") && !strings.Contains(canonical, "./") && !strings.HasSuffix(canonical, ".") {
 		return "", false
 	}
 	var b strings.Builder
@@ -98,7 +100,7 @@ func UnicodeReading(canonical string) (reading string, ok bool) {
 		}
 		r, size := utf8.DecodeRune(buf[:n])
 		if s := asciiReading(r); s != "" && r != utf8.RuneError {
-			b.WriteString(s)
+			b.WriteString(strings.ReplaceAll(s, " ", "%20"))
 			ok = true
 			i += 3 * size
 			continue
@@ -107,14 +109,45 @@ func UnicodeReading(canonical string) (reading string, ok bool) {
 		b.WriteString(canonical[i : i+3])
 		i += 3
 	}
-	if !ok {
+	s, trimmed := trimSegments(b.String())
+	if !ok && !trimmed {
 		return "", false
 	}
-	r, err := resolve(b.String())
+	r, err := resolve(s)
 	if err != nil {
 		return "/", true
 	}
 	return r, true
+}
+
+// trimSegments removes spaces (%20) around each segment of an escaped path
+// and dots after it, as lenient backends do; a segment that would be left
+// empty is kept as it was. changed reports whether any segment changed.
+func trimSegments(p string) (out string, changed bool) {
+	segs := strings.Split(p, "/")
+	for i, seg := range segs {
+		t := seg
+		for more := true; more; {
+			switch {
+			case strings.HasPrefix(t, "%20"):
+				t = t[3:]
+			case strings.HasSuffix(t, "%20"):
+				t = t[:len(t)-3]
+			case strings.HasSuffix(t, ".") && t != "." && t != "..":
+				t = t[:len(t)-1]
+			default:
+				more = false
+			}
+		}
+		if t != seg && t != "" {
+			segs[i] = t
+			changed = true
+		}
+	}
+	if !changed {
+		return p, false
+	}
+	return strings.Join(segs, "/"), true
 }
 
 // asciiReading returns what a non-ASCII rune reads as in ASCII, lower-cased,
@@ -124,8 +157,8 @@ func UnicodeReading(canonical string) (reading string, ok bool) {
 // SIGN to 'k' and U+017F LONG S to 's'), its upper, lower and title case
 // mappings (U+0130 'İ' lower-cases to 'i', U+0131 'ı' upper-cases to 'I'),
 // and its NFKC form (U+FF41 FULLWIDTH 'ａ' is 'a', U+FB00 'ﬀ' is "ff"),
-// kept only when that is made of letters, digits, '-', '.', '_', '~' and
-// '/', the characters a canonical path holds unescaped.
+// kept only when that is made of letters, digits, '-', '.', '_', '~', '/'
+// and spaces (no-break spaces are spaces in NFKC; see trimSegments).
 func asciiReading(r rune) string {
 	if r < utf8.RuneSelf {
 		return ""
@@ -146,7 +179,7 @@ func asciiReading(r rune) string {
 		return ""
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !isUnreserved(c) && c != '/' {
+		if c := s[i]; !isUnreserved(c) && c != '/' && c != ' ' {
 			return ""
 		}
 	}
