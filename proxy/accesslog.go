@@ -55,7 +55,7 @@ type accessLine struct {
 	Class                      string
 	Status                     int
 	Bytes                      int64
-	Duration, UpstreamDuration int64
+	Duration, UpstreamDuration int64 // nanoseconds; logged in milliseconds
 	Subject                    string
 	Roles                      []string
 	Decision, Rule             string
@@ -71,7 +71,7 @@ const accessMsg = "request"
 type fieldSink interface {
 	str(key, v string)
 	num(key string, v int64)
-	dur(key string, nanos int64)
+	ms(key string, nanos int64) // a duration, written in milliseconds
 	strs(key string, v []string)
 }
 
@@ -83,8 +83,8 @@ func (l *accessLine) walk(s fieldSink) {
 	s.str("class", l.Class)
 	s.num("status", int64(l.Status))
 	s.num("bytes", l.Bytes)
-	s.dur("duration", l.Duration)
-	s.dur("upstream_duration", l.UpstreamDuration)
+	s.ms("duration_ms", l.Duration)
+	s.ms("upstream_duration_ms", l.UpstreamDuration)
 	s.str("subject", l.Subject)
 	if len(l.Roles) > 0 {
 		s.strs("roles", l.Roles)
@@ -102,7 +102,7 @@ type slogAttrs []slog.Attr
 
 func (a *slogAttrs) str(k, v string)           { *a = append(*a, slog.String(k, v)) }
 func (a *slogAttrs) num(k string, v int64)     { *a = append(*a, slog.Int64(k, v)) }
-func (a *slogAttrs) dur(k string, v int64)     { *a = append(*a, slog.Duration(k, time.Duration(v))) }
+func (a *slogAttrs) ms(k string, v int64)      { *a = append(*a, slog.Float64(k, millis(v))) }
 func (a *slogAttrs) strs(k string, v []string) { *a = append(*a, slog.Any(k, v)) }
 
 // lineWriter writes access lines as JSON straight to a writer, one Write
@@ -148,7 +148,7 @@ func (lw *lineWriter) write(b *lineBuf) {
 
 // jsonLine appends an access line's JSON as slog's JSONHandler writes it
 // (log/slog/json_handler.go): time in RFC 3339 with nanoseconds and no
-// trailing zeros, the level's name, durations as integer nanoseconds,
+// trailing zeros, the level's name, durations as float milliseconds,
 // strings escaped by slog's rules and string lists by encoding/json's
 // (slog marshals them), neither escaping HTML.
 type jsonLine []byte
@@ -178,7 +178,23 @@ func (j *jsonLine) num(k string, v int64) {
 	j.key(k)
 	*j = strconv.AppendInt(*j, v, 10)
 }
-func (j *jsonLine) dur(k string, nanos int64) { j.num(k, nanos) }
+func (j *jsonLine) ms(k string, nanos int64) {
+	j.key(k)
+	*j = appendJSONFloat(*j, millis(nanos))
+}
+
+// millis is a duration in nanoseconds as milliseconds: 1066000 is 1.066.
+// It is exact to the nanosecond below 2^53 ns (about 104 days).
+func millis(nanos int64) float64 { return float64(nanos) / 1e6 }
+
+// appendJSONFloat appends f as encoding/json writes a float64 (slog's
+// JSONHandler marshals floats with it): the shortest decimal that reads
+// back as f. encoding/json switches to exponent form below 1e-6 and from
+// 1e21; a whole number of nanoseconds in milliseconds is 0 or at least
+// 1e-6 in size, and below 1e13, so it never does (FuzzAccessLineEncoder).
+func appendJSONFloat(b []byte, f float64) []byte {
+	return strconv.AppendFloat(b, f, 'f', -1, 64)
+}
 func (j *jsonLine) strs(k string, v []string) {
 	j.key(k)
 	*j = append(*j, '[')

@@ -138,7 +138,7 @@ func TestAccessLineWritersAgree(t *testing.T) {
 	}
 	for i := range a {
 		for _, line := range []map[string]any{a[i], b[i]} {
-			for _, k := range []string{"time", "duration", "upstream_duration", "error_id"} {
+			for _, k := range []string{"time", "duration_ms", "upstream_duration_ms", "error_id"} {
 				if _, ok := line[k]; ok {
 					line[k] = "(varies)"
 				}
@@ -153,6 +153,79 @@ func TestAccessLineWritersAgree(t *testing.T) {
 	}
 	if b[2]["subject"] != "q\"<&>\\é@example.com" || b[6]["level"] != "ERROR" || b[6]["status"] != float64(502) {
 		t.Errorf("unexpected lines: %v / %v", b[2], b[6])
+	}
+}
+
+// TestAccessLineDurations: both writers label durations, in milliseconds
+// as JSON numbers with a fraction: duration_ms is the time between the
+// clock's two readings around the request, and upstream_duration_ms is
+// no more than it.
+func TestAccessLineDurations(t *testing.T) {
+	t.Parallel()
+	for _, writer := range []string{"slog", "AccessLog"} {
+		t.Run(writer, func(t *testing.T) {
+			t.Parallel()
+			var logs logBuffer
+			up := newRecording(t)
+			var mu sync.Mutex
+			clock := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
+			front := newFront(t, up.srv.URL, func(o *Options) {
+				logTo(writer, &logs)(o)
+				o.Now = func() time.Time { // each reading 1.066 ms after the last
+					mu.Lock()
+					defer mu.Unlock()
+					clock = clock.Add(1_066_000)
+					return clock
+				}
+			})
+			resp := do(t, "GET", front.URL+"/open", nil)
+			resp.Body.Close()
+			lines := logs.lines(t)
+			if len(lines) != 1 {
+				t.Fatalf("got %d lines, want 1: %v", len(lines), lines)
+			}
+			l := lines[0]
+			if got, ok := l["duration_ms"].(float64); !ok || got != 1.066 {
+				t.Errorf("duration_ms: got %v (%T), want 1.066", l["duration_ms"], l["duration_ms"])
+			}
+			if got, ok := l["upstream_duration_ms"].(float64); !ok || got <= 0 {
+				t.Errorf("upstream_duration_ms: got %v (%T), want a positive number of milliseconds", l["upstream_duration_ms"], l["upstream_duration_ms"])
+			}
+			for _, k := range []string{"duration", "upstream_duration"} {
+				if v, ok := l[k]; ok {
+					t.Errorf("the line carries the unlabelled %s: %v", k, v)
+				}
+			}
+		})
+	}
+}
+
+// TestAccessLineMillis: the encoder writes nanoseconds as milliseconds,
+// the shortest decimal, never in exponent form.
+func TestAccessLineMillis(t *testing.T) {
+	t.Parallel()
+	var out countingWriter
+	lw := newLineWriter(&out)
+	for _, c := range []struct {
+		nanos int64
+		want  string
+	}{
+		{0, "0"},
+		{1, "0.000001"},
+		{-1, "-0.000001"},
+		{1_066_000, "1.066"},
+		{812_345, "0.812345"},
+		{2_000_000_000, "2000"},
+		{int64(90 * 24 * time.Hour), "7776000000"},
+		{1<<63 - 1, "9223372036854.775"},
+	} {
+		got := encodedLine(t, lw, &out, accessLine{Level: slog.LevelInfo, Duration: c.nanos})
+		if want := `"duration_ms":` + c.want + `,`; !strings.Contains(got, want) {
+			t.Errorf("%d ns: got %s, want it to hold %s", c.nanos, got, want)
+		}
+		if want := slogLine(t, accessLine{Level: slog.LevelInfo, Duration: c.nanos}); got != want {
+			t.Errorf("%d ns:\ngot  %s\nwant %s", c.nanos, got, want)
+		}
 	}
 }
 

@@ -55,8 +55,8 @@ func TestLogWriter(t *testing.T) {
 // without logWriter) or batched by logWriter.
 func BenchmarkLogWriter(b *testing.B) {
 	line := []byte(`{"time":"2026-11-29T10:12:03.450123456Z","level":"INFO","msg":"request","request_id":"0a1b2c3d4e5f6a7b",` +
-		`"method":"GET","path":"/api/admin/features/x","class":"protected","status":200,"bytes":1234,"duration":812345,` +
-		`"upstream_duration":500000,"subject":"v@example.com","roles":["viewer"],"decision":"allow","rule":"role:viewer, /api/admin/*, GET"}` + "\n")
+		`"method":"GET","path":"/api/admin/features/x","class":"protected","status":200,"bytes":1234,"duration_ms":0.812345,` +
+		`"upstream_duration_ms":0.5,"subject":"v@example.com","roles":["viewer"],"decision":"allow","rule":"role:viewer, /api/admin/*, GET"}` + "\n")
 	targets := map[string]func(b *testing.B) *os.File{
 		"file": func(b *testing.B) *os.File {
 			f, err := os.Create(filepath.Join(b.TempDir(), "log"))
