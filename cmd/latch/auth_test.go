@@ -20,10 +20,10 @@ import (
 // however the client tries to spoof or strip it.
 func TestIdentityHeadersEndToEnd(t *testing.T) {
 	in := startLatch(t, baseConfig(t, echoUpstream(t).URL, ""))
-	var out syncBuffer
+	var out, stderr syncBuffer
 	if err := run(context.Background(), []string{"token", "--config", filepath.Join(in.dir, "latch.yaml"),
-		"--sub", "ops@example.com", "--role", "viewer"}, nil, nil, &out, &out); err != nil {
-		t.Fatal(err)
+		"--sub", "ops@example.com", "--role", "viewer", "--allow-unknown"}, nil, nil, &out, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	token := strings.TrimSpace(out.String())
 	tests := []struct {

@@ -51,7 +51,7 @@ func BenchmarkServe(b *testing.B) {
 	}
 	defer a.close()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"token", "--config", cfgPath, "--sub", "bench@example.com", "--role", "viewer"},
+	if err := run(context.Background(), []string{"token", "--config", cfgPath, "--sub", "bench@example.com", "--role", "viewer", "--allow-unknown"},
 		nil, strings.NewReader(""), &out, io.Discard); err != nil {
 		b.Fatal(err)
 	}
