@@ -156,6 +156,47 @@ func TestAccessLineWritersAgree(t *testing.T) {
 	}
 }
 
+// TestAccessLineLoginSubject: a successful login's access line names the
+// user who logged in; a failed one names nobody.
+func TestAccessLineLoginSubject(t *testing.T) {
+	t.Parallel()
+	for _, writer := range []string{"slog", "AccessLog"} {
+		t.Run(writer, func(t *testing.T) {
+			t.Parallel()
+			var logs logBuffer
+			up := newRecording(t)
+			front := newFront(t, up.srv.URL, func(o *Options) {
+				logTo(writer, &logs)(o)
+				o.Store, o.Tokens, o.ResetURL = &fakeStore{}, fakeMinter{}, "http://x/reset-password"
+				o.Login = LoginLimits{PerSecond: 100}
+			})
+			for _, pw := range []string{"Right-Passw0rd!", "wrong"} {
+				resp, err := http.Post(front.URL+"/auth/simple/login", "application/json",
+					strings.NewReader(`{"email":"a@example.com","password":"`+pw+`"}`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			var access []map[string]any
+			for _, l := range logs.lines(t) {
+				if l["msg"] == accessMsg {
+					access = append(access, l)
+				}
+			}
+			if len(access) != 2 {
+				t.Fatalf("got %d access lines for 2 logins, want 2: %v", len(access), access)
+			}
+			if ok, failed := access[0], access[1]; ok["status"] != float64(200) || ok["subject"] != "a@example.com" ||
+				failed["status"] != float64(401) || failed["subject"] != "" {
+				t.Errorf("access lines: got status %v subject %q, then status %v subject %q; want 200 a@example.com, then 401 and no subject",
+					ok["status"], ok["subject"], failed["status"], failed["subject"])
+			}
+		})
+	}
+}
+
 // TestAccessLineDurations: both writers label durations, in milliseconds
 // as JSON numbers with a fraction: duration_ms is the time between the
 // clock's two readings around the request, and upstream_duration_ms is

@@ -244,6 +244,12 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) error {
 		return withCause(errMint, err)
 	}
 	result = "success"
+	// The access line names who logged in, as it names the caller of a
+	// request that carried a credential.
+	if st := stateFrom(r.Context()); st != nil {
+		st.id = Identity{Subject: u.Email, Roles: u.Roles}
+		st.identity = &st.id
+	}
 	h.log.Info("login", "subject", u.Email, "request_id", requestIDFrom(r.Context()))
 	writeJSON(w, http.StatusOK, map[string]string{"token": token, "expiresAt": exp.UTC().Format(time.RFC3339)})
 	return nil
