@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,7 +98,7 @@ func newLogger(c config.Log, w io.Writer) (log *slog.Logger, accessLog io.Writer
 	if err := level.UnmarshalText([]byte(c.Level)); err != nil {
 		return nil, nil, fmt.Errorf("log.level: %w", err)
 	}
-	o := &slog.HandlerOptions{Level: level}
+	o := &slog.HandlerOptions{Level: level, ReplaceAttr: labelDuration}
 	if c.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, o)), nil, nil
 	}
@@ -105,6 +106,21 @@ func newLogger(c config.Log, w io.Writer) (log *slog.Logger, accessLog io.Writer
 		accessLog = w
 	}
 	return slog.New(slog.NewJSONHandler(w, o)), accessLog, nil
+}
+
+// labelDuration writes every time.Duration latch logs (its own, the policy
+// watcher's settle time, the etcd client's) as milliseconds with the unit
+// in the key: "settle": 1s becomes "settle_ms": 1000, as the access line
+// writes duration_ms. Without it slog writes integer nanoseconds in JSON.
+func labelDuration(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() != slog.KindDuration {
+		return a
+	}
+	key := a.Key
+	if !strings.HasSuffix(key, "_ms") {
+		key += "_ms"
+	}
+	return slog.Float64(key, float64(a.Value.Duration())/float64(time.Millisecond))
 }
 
 // heldWriter holds what is written to it until open, then passes writes

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latch-dev/latch/config"
 )
 
 func TestLogWriter(t *testing.T) {
@@ -46,6 +49,28 @@ func TestLogWriter(t *testing.T) {
 	<-done
 	if !strings.HasSuffix(out.String(), "last\n") {
 		t.Error("the last line was not flushed at shutdown")
+	}
+}
+
+// TestLoggerLabelsDurations: in either format, every time.Duration latch
+// logs, at the top or in a group, is written in milliseconds with _ms on
+// its key; other values are left alone.
+func TestLoggerLabelsDurations(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ format, want string }{
+		{"json", `"settle_ms":1000,"g":{"wait_ms":1.5,"grace_ms":0.000001},"n":3,"s":"1s"}`},
+		{"text", `settle_ms=1000 g.wait_ms=1.5 g.grace_ms=1e-06 n=3 s=1s`},
+	} {
+		var out strings.Builder
+		log, _, err := newLogger(config.Log{Format: c.format, Level: "info"}, &out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Info("m", "settle", time.Second, slog.Group("g", slog.Duration("wait", 1500*time.Microsecond),
+			slog.Duration("grace_ms", time.Nanosecond)), "n", 3, "s", "1s")
+		if got := strings.TrimSpace(out.String()); !strings.HasSuffix(got, c.want) {
+			t.Errorf("%s: got %s, want it to end %s", c.format, got, c.want)
+		}
 	}
 }
 

@@ -243,7 +243,7 @@ func (a *app) runLoops(sighup <-chan os.Signal) (stop func()) {
 // the loops, then what build opened. serveErr is the error that ended
 // serving, if any.
 func (a *app) stop(srv servers, stopLoops func(), serveErr error) error {
-	a.log.Info("shutting down", "grace", a.cfg.ShutdownGrace.String())
+	a.log.Info("shutting down", "grace", a.cfg.ShutdownGrace.D())
 	err := srv.shutdown(a.cfg.ShutdownGrace.D())
 	stopLoops()
 	if cerr := a.close(); cerr != nil {
