@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 
 	"github.com/latch-dev/latch/config"
@@ -41,6 +43,7 @@ func cmdPolicy(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	warn(e.stderr, "policy explain", prefixedRoles(roles))
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
@@ -69,6 +72,7 @@ func cmdPolicy(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	warn(e.stderr, "policy explain", unknownRoles(roles, eng.Roles()))
 	// The engine decides the request as it does for the proxy (decider):
 	// every reading must be allowed, one decision.
 	v, err := eng.DecideAll(*sub, roles, []string{method}, t.Readings)
@@ -90,4 +94,56 @@ func cmdPolicy(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "message: %s\n", d.Message(t.Escaped))
 	}
 	return nil
+}
+
+// rolePrefix is what latch writes before a caller's role names when it
+// asks the policy (role:admin); the policy package owns the rule.
+const rolePrefix = "role:"
+
+// prefixedRoles returns a warning for each role written with the role:
+// prefix, which latch adds itself: --role role:admin is the role
+// "role:role:admin", which no rule can name usefully.
+func prefixedRoles(roles []string) []string {
+	var out []string
+	for _, r := range dedupe(roles) {
+		if name, ok := strings.CutPrefix(r, rolePrefix); ok {
+			out = append(out, fmt.Sprintf("--role %s: latch adds the %s prefix itself, so this is the role %s%s; write --role %s",
+				r, rolePrefix, rolePrefix, r, name))
+		}
+	}
+	return out
+}
+
+// unknownRoles returns a warning for each role that no rule of the policy
+// mentions (known is policy.Engine.Roles): it grants nothing, and is most
+// likely misspelt (adminn). A role with the role: prefix is left to
+// prefixedRoles.
+func unknownRoles(roles, known []string) []string {
+	var out []string
+	for _, r := range dedupe(roles) {
+		if strings.HasPrefix(r, rolePrefix) || slices.Contains(known, r) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("--role %s: no policy rule mentions %s%s, so it grants nothing (the rules' roles: %s)",
+			r, rolePrefix, r, strings.Join(known, ", ")))
+	}
+	return out
+}
+
+func dedupe(roles []string) []string {
+	var out []string
+	for _, r := range roles {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// warn writes each warning as one line on w; a warning does not stop the
+// command.
+func warn(w io.Writer, cmd string, warnings []string) {
+	for _, m := range warnings {
+		fmt.Fprintf(w, "latch %s: warning: %s\n", cmd, m)
+	}
 }

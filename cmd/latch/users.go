@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/config"
+	"github.com/latch-dev/latch/policy"
 )
 
 const usersUsage = `Usage:
@@ -65,6 +67,9 @@ func cmdUsers(ctx context.Context, e *env, args []string) error {
 	cfg, err := config.Load(*path, e.environ)
 	if err != nil {
 		return err
+	}
+	if len(roles) > 0 {
+		warnRoleNames(e.stderr, "users "+sub, cfg, roles)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -128,4 +133,17 @@ func cmdUsers(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s roles: %s\n", u.Email, strings.Join(u.Roles, ","))
 	}
 	return nil
+}
+
+// warnRoleNames warns, one line each, about roles written with the role:
+// prefix and roles no rule of the configured policy mentions. The roles
+// are stored all the same: the policy may be about to gain them.
+func warnRoleNames(w io.Writer, cmd string, cfg *config.Config, roles []string) {
+	warn(w, cmd, prefixedRoles(roles))
+	eng, err := policy.Open(policyOptions(cfg))
+	if err != nil {
+		warn(w, cmd, []string{fmt.Sprintf("the role names were not checked against the policy, which does not load: %s", strings.ReplaceAll(err.Error(), "\n", "; "))})
+		return
+	}
+	warn(w, cmd, unknownRoles(roles, eng.Roles()))
 }
