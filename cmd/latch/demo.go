@@ -65,7 +65,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	passwords, err := seedDemoUsers(ctx, cfg)
+	passwords, stored, err := seedDemoUsers(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -80,9 +80,12 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// As `latch token` prints for a stored user: tied to the user, acting
+	// with the roles stored now.
 	tokens := map[string]string{}
-	for _, u := range demoUsers[:2] {
-		if tokens[u.email], _, err = minter.Mint(u.email, u.roles, 12*time.Hour); err != nil {
+	for _, d := range demoUsers[:2] {
+		u := stored[d.email]
+		if tokens[u.Email], _, err = minter.MintSession(u.Email, u.Roles, u.Generation, 12*time.Hour); err != nil {
 			return err
 		}
 	}
@@ -137,14 +140,15 @@ func demoConfig(dir, listen, adminListen, upstream string) (*config.Config, erro
 }
 
 // seedDemoUsers adds the demo users (once per data dir) and returns the
-// passwords it set.
-func seedDemoUsers(ctx context.Context, cfg *config.Config) (map[string]string, error) {
+// passwords it set and the users as stored.
+func seedDemoUsers(ctx context.Context, cfg *config.Config) (map[string]string, map[string]latch.User, error) {
 	st, err := openStore(cfg, nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer st.Close()
 	passwords := map[string]string{}
+	stored := map[string]latch.User{}
 	for _, u := range demoUsers {
 		pw := ""
 		if u.email != "alice@example.com" {
@@ -157,10 +161,13 @@ func seedDemoUsers(ctx context.Context, cfg *config.Config) (map[string]string, 
 		case strings.Contains(err.Error(), latch.ErrUserExists.Error()):
 			passwords[u.email] = "(unchanged from an earlier demo run)"
 		default:
-			return nil, err
+			return nil, nil, err
+		}
+		if stored[u.email], err = st.GetUser(ctx, u.email); err != nil {
+			return nil, nil, err
 		}
 	}
-	return passwords, nil
+	return passwords, stored, nil
 }
 
 // startEchoUpstream serves the demo backend: it answers every request with
