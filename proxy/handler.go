@@ -237,7 +237,12 @@ func stateFrom(ctx context.Context) *reqState {
 //     (an invalid credential there is treated as anonymous);
 //  7. authorize protected paths with the Decider;
 //  8. answer latch's own routes, or forward upstream.
+//
+// latch_http_requests_in_flight counts the request from before 1 until
+// after 3 has logged it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.metrics.inFlight.Inc()
+	defer h.metrics.inFlight.Dec() // deferred first: runs even when a panic goes on up
 	start := h.now()
 	st := &reqState{class: "proxy", requestID: r.Header.Get("X-Request-Id")}
 	if !validRequestID(st.requestID) {

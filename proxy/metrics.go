@@ -19,6 +19,7 @@ type metrics struct {
 	upstream       prometheus.Histogram
 	upstreamErrors *prometheus.CounterVec
 	logins         *prometheus.CounterVec
+	inFlight       prometheus.Gauge
 
 	// series caches the request counter and histogram of each label set
 	// seen (a bounded set: classes x methods x status codes), sparing two
@@ -60,6 +61,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "latch_login_attempts_total",
 			Help: "POST /auth/simple/login attempts by result (success, failure, rate_limited, busy, invalid, error).",
 		}, []string{"result"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "latch_http_requests_in_flight",
+			Help: "Requests on the proxy port being served now, WebSocket and other upgraded connections included while open.",
+		}),
 	}
 	for _, r := range []string{"success", "failure", "rate_limited", "busy", "invalid", "error"} {
 		m.logins.WithLabelValues(r)
@@ -68,7 +73,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.upstreamErrors.WithLabelValues(r)
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.duration, m.upstream, m.upstreamErrors, m.logins} {
+		for _, c := range []prometheus.Collector{m.requests, m.duration, m.upstream, m.upstreamErrors, m.logins, m.inFlight} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
