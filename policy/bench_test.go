@@ -378,6 +378,10 @@ func benchReload(b *testing.B, bp *benchPolicy, next func(i int) string) {
 	var peak, slowest atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// Both goroutines below loop until stop is closed: at the end, or
+	// when b.Fatal ends the benchmark early.
+	stopAll := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer stopAll()
 	wg.Add(2)
 	go func() { // heap sampler
 		defer wg.Done()
@@ -425,8 +429,7 @@ func benchReload(b *testing.B, bp *benchPolicy, next func(i int) string) {
 		reloads++
 	}
 	runtime.ReadMemStats(&ms1)
-	close(stop)
-	wg.Wait()
+	stopAll()
 	b.ReportMetric(float64(peak.Load()-before)/(1<<20), "peak-heap-MB")
 	b.ReportMetric(float64(ms1.TotalAlloc-ms0.TotalAlloc)/float64(reloads)/(1<<20), "alloc-MB/op")
 	b.ReportMetric(float64(slowest.Load())/1e6, "max-decide-ms")

@@ -17,6 +17,11 @@ import (
 	"github.com/coder/websocket"
 )
 
+// waitLimit bounds each wait of the tests in this package that could
+// otherwise block for ever. It guards against hanging, not slowness:
+// nothing asserts how fast a wait ends.
+const waitLimit = time.Minute
+
 func TestForwardsCanonicalPathAndQuery(t *testing.T) {
 	up := newRecording(t)
 	front := newFront(t, up.srv.URL, nil)
@@ -164,14 +169,13 @@ func TestServerSentEventsStream(t *testing.T) {
 		line, _ := bufio.NewReader(resp.Body).ReadString('\n')
 		got <- line
 	}()
-	deadline, _ := t.Deadline()
 	select {
 	case line := <-got:
 		if line != "data: first\n" {
 			t.Fatalf("first line: got %q", line)
 		}
-	case <-time.After(time.Until(deadline) - time.Second):
-		t.Fatal("the first event never arrived before the response ended: latch buffered it")
+	case <-time.After(waitLimit):
+		t.Fatalf("the first event had not arrived after %v (the response cannot end before then): latch buffered it", waitLimit)
 	}
 }
 
@@ -221,14 +225,21 @@ func TestLargeBodyStreams(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	req, _ := http.NewRequest("POST", front.URL+"/upload", pr)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", front.URL+"/upload", pr)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatal(err) // after waitLimit, a context deadline error
 	}
 	resp.Body.Close()
 	runtime.ReadMemStats(&after)
-	r := <-results
+	var r result
+	select {
+	case r = <-results:
+	case <-time.After(waitLimit):
+		t.Fatalf("the upstream had not finished reading the body %v after latch answered", waitLimit)
+	}
 	if r.n != size {
 		t.Errorf("upstream got %d bytes, want %d", r.n, size)
 	}
@@ -264,7 +275,8 @@ func TestWebSocketPassesThrough(t *testing.T) {
 	}))
 	defer up.Close()
 	front := newFront(t, up.URL, nil)
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit) // each call fails after it
+	defer cancel()
 	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(front.URL, "http")+"/ws", nil)
 	if err != nil {
 		t.Fatalf("dial through latch: %v", err)

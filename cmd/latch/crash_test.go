@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/latch-dev/latch/resetstore"
 )
@@ -44,15 +45,25 @@ func startChild(t *testing.T, cfg string) (*exec.Cmd, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	// A child that neither says it listens nor exits would block the scan
+	// for ever: at pollDeadline it is killed, which ends the scan.
+	deadline := pollDeadline(t)
+	watchdog := time.AfterFunc(time.Until(deadline), func() { cmd.Process.Kill() })
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if u, ok := strings.CutPrefix(sc.Text(), "proxy listening on "); ok {
+			if !watchdog.Stop() {
+				break // killed just now
+			}
 			go func() {
 				for sc.Scan() {
 				}
 			}()
 			return cmd, u
 		}
+	}
+	if !watchdog.Stop() {
+		t.Fatalf("child latch had not started by %v; killed it\n%s", deadline.Format(time.TimeOnly), logs.String())
 	}
 	t.Fatalf("child latch did not start: %v\n%s", sc.Err(), logs.String())
 	return nil, ""
@@ -97,7 +108,10 @@ func TestCrashDurability(t *testing.T) {
 	var links []string
 	next := make(chan int)
 	var wg sync.WaitGroup
-	client := &http.Client{}
+	// A request the child never answers fails after the timeout, and the
+	// link does not count, so no worker (and no send to next) blocks for
+	// ever.
+	client := &http.Client{Timeout: time.Minute}
 	for range 16 {
 		wg.Go(func() {
 			for i := range next {
@@ -148,7 +162,7 @@ func TestCrashDurability(t *testing.T) {
 	_, proxyURL = startChild(t, cfgPath)
 	lost := 0
 	for _, tok := range links {
-		resp, err := http.Get(proxyURL + "/auth/reset/validate?token=" + tok)
+		resp, err := client.Get(proxyURL + "/auth/reset/validate?token=" + tok)
 		if err != nil {
 			t.Fatal(err)
 		}
