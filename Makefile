@@ -13,7 +13,7 @@ FUZZTIME ?= 200000x
 
 MODULES := . bench
 
-.PHONY: test vet deps lint fuzz tidy-check bench bench-load bench-micro build
+.PHONY: test test-differential vet deps lint fuzz tidy-check bench bench-load bench-micro build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/latch ./cmd/latch
@@ -26,6 +26,12 @@ deps:
 test: deps vet
 	$(GO) test -race -count=1 ./...
 	$(GO) -C bench test -race -count=1 ./...
+
+# test-differential runs policy's TestDifferential at its full request
+# counts, without the race detector: under -race (make test) it runs a
+# sixth of them. .ci/run runs it after make test.
+test-differential:
+	$(GO) test -count=1 -run='^TestDifferential$$' ./policy -diff.full
 
 vet:
 	@set -e; for m in $(MODULES); do echo "$(GO) -C $$m vet ./..."; $(GO) -C $$m vet ./...; done
