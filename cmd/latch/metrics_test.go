@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latch-dev/latch/proxy/authn"
 	"github.com/latch-dev/latch/resetstore"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
@@ -39,6 +40,7 @@ const metricsGolden = "testdata/metrics.golden"
 // timestamps, sizes, build and Go/process metrics are checked apart.
 var goldenMetrics = []string{
 	"latch_authn_total",
+	"latch_api_tokens_last_reload_successful",
 	"latch_authz_decisions_total",
 	"latch_http_requests_in_flight",
 	"latch_http_requests_total",
@@ -69,6 +71,7 @@ const (
 type metricsLatch struct {
 	*instance
 	model, rules string // the policy files latch watches
+	tokens       string // the API tokens file latch polls
 	client       *http.Client
 }
 
@@ -110,6 +113,10 @@ func startMetricsLatch(t *testing.T, upstream string) *metricsLatch {
 	if err := os.WriteFile(rules, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	tokens := filepath.Join(dir, "api_tokens.txt")
+	if err := os.WriteFile(tokens, []byte(authn.HashAPIToken("metrics-test-token")+" robot@example.com viewer\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	model := repoFile(t, "policies/model.conf")
 	cfg := fmt.Sprintf(`listen: 127.0.0.1:0
 admin_listen: 127.0.0.1:0
@@ -120,9 +127,11 @@ policy:
   model: %s
   rules: %s
   poll_interval: 100ms
+auth:
+  api_tokens_file: %s
 log:
   level: info
-`, upstream, model, rules)
+`, upstream, model, rules, tokens)
 	path := filepath.Join(dir, "latch.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -130,7 +139,7 @@ log:
 	in := startLatchArgs(t, dir, []string{"serve", "--config", path}, nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
 	t.Cleanup(client.CloseIdleConnections)
-	return &metricsLatch{instance: in, model: model, rules: rules, client: client}
+	return &metricsLatch{instance: in, model: model, rules: rules, tokens: tokens, client: client}
 }
 
 // send makes one request to the proxy port: token, when set, as a bearer
@@ -207,6 +216,23 @@ func (s *metricsLatch) breakPolicy(t *testing.T) {
 	}
 	pollUntil(t, "latch_policy_reloads_total{result=\"failure\"} to move after the rules file broke", func() bool {
 		return failures() > before
+	})
+}
+
+// breakAPITokens replaces the API tokens file with one that cannot load, in
+// one rename, and waits until latch reports the failed reload (it polls
+// the file every 5 seconds).
+func (s *metricsLatch) breakAPITokens(t *testing.T) {
+	t.Helper()
+	tmp := s.tokens + ".new"
+	if err := os.WriteFile(tmp, []byte("not a token line\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, s.tokens); err != nil {
+		t.Fatal(err)
+	}
+	pollUntil(t, "latch_api_tokens_last_reload_successful to be 0 after the API tokens file broke", func() bool {
+		return metricValue(t, parseMetrics(t, scrapeMetrics(t, s.admin)), "latch_api_tokens_last_reload_successful", nil) == 0
 	})
 }
 
@@ -377,6 +403,10 @@ func TestMetricsGolden(t *testing.T) {
 	up.Close()
 	s.expect(t, http.StatusBadGateway, http.MethodGet, "/items/2", "", nil)
 	s.breakPolicy(t)
+	if got := metricValue(t, parseMetrics(t, scrapeMetrics(t, s.admin)), "latch_api_tokens_last_reload_successful", nil); got != 1 {
+		t.Errorf("latch_api_tokens_last_reload_successful with the file as latch started: got %v, want 1", got)
+	}
+	s.breakAPITokens(t)
 
 	text := scrapeMetrics(t, s.admin)
 	fams := parseMetrics(t, text)

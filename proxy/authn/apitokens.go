@@ -79,8 +79,22 @@ func parseAPITokens(path string, data []byte) (*tokenTable, error) {
 }
 
 // reloadAPITokens loads the API tokens file if its content changed since the
-// last load. On any error the table in use is kept.
+// last load. On any error the table in use is kept. Once the metrics exist
+// (after New), latch_api_tokens_last_reload_successful records the result.
 func (a *Authenticator) reloadAPITokens() (changed bool, err error) {
+	changed, err = a.loadAPITokens()
+	if a.metrics != nil {
+		if err != nil {
+			a.metrics.apiTokensOK.Set(0)
+		} else {
+			a.metrics.apiTokensOK.Set(1)
+		}
+	}
+	return changed, err
+}
+
+// loadAPITokens is reloadAPITokens without the metric.
+func (a *Authenticator) loadAPITokens() (changed bool, err error) {
 	path := a.opts.APITokensFile
 	data, err := os.ReadFile(path)
 	if err != nil {

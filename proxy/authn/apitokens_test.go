@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func tokensFile(t *testing.T, dir string, lines ...string) string {
@@ -145,6 +147,75 @@ func TestAPITokensReload(t *testing.T) {
 		t.Error("reload of a missing file: got nil, want an error")
 	}
 	check("second", "")
+}
+
+// TestAPITokensReloadMetric: latch_api_tokens_last_reload_successful is 1
+// after New loaded the file, 0 while the file on disk cannot be loaded
+// (broken, empty, missing), whether Run or a direct reload found it, and
+// 1 again once it loads, even with the content already in use.
+func TestAPITokensReloadMetric(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := HashAPIToken("first") + " one\n"
+	path := writeFile(t, dir, "tokens.txt", []byte(good))
+	reg := prometheus.NewRegistry()
+	a, err := New(Options{APITokensFile: path, APITokensReload: 10 * time.Millisecond, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gauge := func() float64 {
+		t.Helper()
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "latch_api_tokens_last_reload_successful" {
+				return f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		t.Fatal("latch_api_tokens_last_reload_successful is not registered")
+		return -1
+	}
+	if got := gauge(); got != 1 {
+		t.Fatalf("after New: got %v, want 1", got)
+	}
+
+	// Through Run, as in production.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	writeFile(t, dir, "tokens.txt", []byte("garbage\n"))
+	waitFor(t, func() bool { return gauge() == 0 })
+	writeFile(t, dir, "tokens.txt", []byte(good))
+	waitFor(t, func() bool { return gauge() == 1 })
+	cancel()
+	<-done
+
+	for _, c := range []struct {
+		name    string
+		content []byte // nil: remove the file
+		want    float64
+	}{
+		{"broken", []byte("garbage\n"), 0},
+		{"the same good content again", []byte(good), 1},
+		{"empty", []byte{}, 0},
+		{"comments only", []byte("# none\n"), 1},
+		{"missing", nil, 0},
+		{"good", []byte(good), 1},
+	} {
+		if c.content == nil {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			writeFile(t, dir, "tokens.txt", c.content)
+		}
+		_, err := a.reloadAPITokens()
+		if got := gauge(); got != c.want || (err == nil) != (c.want == 1) {
+			t.Errorf("%s: got %v (reload error %v), want %v", c.name, got, err, c.want)
+		}
+	}
 }
 
 // waitFor polls cond until it holds, failing the test after a generous

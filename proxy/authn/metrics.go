@@ -17,6 +17,7 @@ type metrics struct {
 	jwksLastSuccess prometheus.Gauge
 	jwksFailures    prometheus.Counter
 	jwksKeys        prometheus.Gauge
+	apiTokensOK     prometheus.Gauge
 }
 
 // newMetrics creates the metrics and registers them on reg unless it is nil.
@@ -39,7 +40,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "latch_jwks_keys",
 			Help: "Usable signature keys in the current JWKS.",
 		}),
+		apiTokensOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "latch_api_tokens_last_reload_successful",
+			Help: "0 if the last reload of the API tokens file failed (the previous tokens stay in use), else 1.",
+		}),
 	}
+	// New loaded the file, if one is configured, before the metrics exist:
+	// a file latch cannot load stops it from starting.
+	m.apiTokensOK.Set(1)
 	m.successes = m.authn.WithLabelValues(resultSuccess, "none")
 	m.authn.WithLabelValues(resultError, "none")
 	for _, r := range Reasons() {
@@ -48,7 +56,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.authn, m.jwksLastSuccess, m.jwksFailures, m.jwksKeys} {
+	for _, c := range []prometheus.Collector{m.authn, m.jwksLastSuccess, m.jwksFailures, m.jwksKeys, m.apiTokensOK} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

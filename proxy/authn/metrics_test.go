@@ -65,8 +65,12 @@ latch_jwks_keys 0
 # HELP latch_jwks_last_refresh_success_timestamp_seconds Unix time of the last successful JWKS fetch; 0 if none yet.
 # TYPE latch_jwks_last_refresh_success_timestamp_seconds gauge
 latch_jwks_last_refresh_success_timestamp_seconds 0
+# HELP latch_api_tokens_last_reload_successful 0 if the last reload of the API tokens file failed (the previous tokens stay in use), else 1.
+# TYPE latch_api_tokens_last_reload_successful gauge
+latch_api_tokens_last_reload_successful 1
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantJWKS), "latch_jwks_keys", "latch_jwks_last_refresh_success_timestamp_seconds"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(wantJWKS), "latch_jwks_keys", "latch_jwks_last_refresh_success_timestamp_seconds",
+		"latch_api_tokens_last_reload_successful"); err != nil {
 		t.Error(err)
 	}
 	if _, err := New(Options{SigningKeyFile: f.edPriv, Registerer: reg}); err == nil {
