@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io/fs"
@@ -51,8 +52,34 @@ func writeFile(t *testing.T, dir, name, body string) string {
 	return p
 }
 
-// cancelOnWrite cancels once anything holding "listening on" is written:
-// latch started although the test expected it to fail.
+// listeningURL reads a line latch serve prints on stdout once it listens,
+// in either log format: "proxy listening on URL" (text) or
+// {"msg":"proxy listening","url":URL,…} (JSON); likewise for admin. port
+// is "proxy" or "admin".
+func listeningURL(line string) (port, url string, ok bool) {
+	for _, p := range []string{"proxy", "admin"} {
+		if u, ok := strings.CutPrefix(line, p+" listening on "); ok {
+			return p, u, true
+		}
+	}
+	var l struct {
+		Msg string `json:"msg"`
+		URL string `json:"url"`
+	}
+	if json.Unmarshal([]byte(line), &l) != nil || l.URL == "" {
+		return "", "", false
+	}
+	switch l.Msg {
+	case "proxy listening":
+		return "proxy", l.URL, true
+	case "admin listening":
+		return "admin", l.URL, true
+	}
+	return "", "", false
+}
+
+// cancelOnWrite cancels once latch says it listens (listeningURL): latch
+// started although the test expected it to fail.
 type cancelOnWrite struct {
 	mu      sync.Mutex
 	b       strings.Builder
@@ -64,9 +91,11 @@ func (w *cancelOnWrite) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.b.Write(p)
-	if strings.Contains(w.b.String(), "listening on") && !w.started {
-		w.started = true
-		w.cancel()
+	for _, line := range strings.Split(w.b.String(), "\n") {
+		if _, _, ok := listeningURL(line); ok && !w.started {
+			w.started = true
+			w.cancel()
+		}
 	}
 	return len(p), nil
 }
