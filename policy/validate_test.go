@@ -52,6 +52,21 @@ var badEdits = []badEdit{
 	{"policy: too few fields", rulesFile, appendLine("p, role:admin, /api/admin/*"), "p rule has 2 fields"},
 	{"policy: unknown rule type", rulesFile, appendLine("x, role:admin, /api/admin/*, .*, allow"), `unknown rule type "x"`},
 	{"policy: role granted without prefix", rulesFile, appendLine("g, alice@example.com, admin"), "not a role"},
+	{"policy: empty subject", rulesFile, appendLine("p, , /api/admin/*, .*, allow"), "empty subject"},
+	{"policy: role prefix without a name", rulesFile, appendLine("p, role:, /api/admin/*, .*, allow"), "has no role name"},
+	{"policy: effect in capitals", rulesFile, appendLine("p, role:admin, /api/admin/*, .*, ALLOW"), `got "ALLOW"`},
+	{"policy: too many fields", rulesFile, appendLine("p, role:admin, /api/admin/*, .*, allow, ADMIN, extra"), "p rule has 6 fields"},
+	{"policy: semicolons for commas", rulesFile, appendLine("p; role:admin; /api/admin/*; .*; allow"), "unknown rule type"},
+	{"policy: byte order mark", rulesFile, appendLine("\ufeffp, role:admin, /api/admin/*, .*, allow"), "unknown rule type"},
+	{"policy: stray quote in the permission", rulesFile, appendLine(`p, role:admin, /api/admin/*, .*, allow, "AD"MIN"`), "not a CSV line"},
+	{"policy: role link with three fields", rulesFile, appendLine("g, alice@example.com, role:admin, role:editor"), "g rule has 3 fields"},
+	{"policy: role link without a member", rulesFile, appendLine("g, , role:admin"), "empty member"},
+	{"policy: role member of itself", rulesFile, appendLine("g, role:admin, role:admin"), "member of itself"},
+	{"policy: method glob for a regexp", rulesFile, appendLine("p, role:admin, /api/admin/*, *, allow"), `act "*" is not a valid regexMatch pattern`},
+	{"policy: unclosed bracket in the method", rulesFile, appendLine("p, role:admin, /api/admin/*, [, allow"), "missing closing ]"},
+	{"policy: bad line among good ones", rulesFile, func(s string) (string, int) {
+		return s + "p, role:admin, /api/admin/*, [, allow\np, role:viewer, /api/admin/x, ^GET$, allow\n", nextLine(s)
+	}, "missing closing ]"},
 	{"policy: empty file", rulesFile, whole(""), "no p rules"},
 	{"policy: only comments", rulesFile, whole("# all gone\n"), "no p rules"},
 	{"policy: truncated", rulesFile, func(s string) (string, int) {
