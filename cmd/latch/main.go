@@ -55,7 +55,7 @@ Usage:
   latch serve --config FILE    run the proxy (the main job)
   latch check --config FILE    validate the config and policy, then exit
   latch demo                   run latch with a demo upstream, users and tokens
-  latch token --config FILE --sub EMAIL [--role R]... [--ttl D]
+  latch token --config FILE --sub EMAIL [--role R]... [--allow-unknown] [--ttl D]
                                mint a JWT with latch's signing key
   latch users add|list|delete|set-roles --config FILE ...
                                manage users while latch is not serving
