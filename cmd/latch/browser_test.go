@@ -142,6 +142,7 @@ var externalRef = regexp.MustCompile(`(?i)(?:\b(?:src|href|action|formaction|src
 // the password rules, mistypes the confirmation, then sets a password that
 // works for login, and the link is then spent.
 func TestBrowserResetPassword(t *testing.T) {
+	t.Parallel()
 	bin := findChromium(t)
 	ctx := testContext(t)
 

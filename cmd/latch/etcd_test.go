@@ -131,7 +131,8 @@ func redeem(t *testing.T, in *instance, token, pw string) answer {
 func TestEtcdTwoReplicas(t *testing.T) {
 	s := newEtcdSetup(t, 1)
 	// 50 default-cost argon2 hashes (slower still under -race) hold both
-	// cores for seconds, starving etcd's goroutines in this process.
+	// cores for seconds, starving etcd's goroutines in this process: not
+	// parallel, so that it starves no other test's etcd.
 	s.requestTimeout = "20s"
 	a, b := s.replica(t, ""), s.replica(t, "")
 	admin := loginToken(t, a, adminEmail, adminPass)
@@ -205,6 +206,7 @@ func TestEtcdTwoReplicas(t *testing.T) {
 // ServiceUnavailableError, /readyz 503 naming the store, routes checked by
 // the policy files alone keep working; all recover when etcd is back.
 func TestEtcdDown(t *testing.T) {
+	t.Parallel()
 	s := newEtcdSetup(t, 1)
 	s.requestTimeout = "1s"
 	in := s.replica(t, "")
@@ -251,6 +253,7 @@ func TestEtcdDown(t *testing.T) {
 // link answered 200 stays redeemable, no link is redeemed twice, and the
 // stream goes on once a new leader is elected.
 func TestEtcdFailover(t *testing.T) {
+	t.Parallel()
 	s := newEtcdSetup(t, 3)
 	s.requestTimeout = "5s"
 	const workers = 4
@@ -393,6 +396,7 @@ func TestEtcdFailover(t *testing.T) {
 // migrate`: users, password hashes (logins work) and live reset links
 // survive both trips.
 func TestEtcdMigrate(t *testing.T) {
+	t.Parallel()
 	s := newEtcdSetup(t, 1)
 	s.prefix = "/latch-migrated/" // empty: the seeded users come from bbolt
 	runCLI := func(args ...string) string {

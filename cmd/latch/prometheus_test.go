@@ -170,6 +170,7 @@ func (p *promServer) query(t *testing.T, expr string) []float64 {
 // evaluate the documented alert rules on what it scraped; promtool checks
 // the exposition.
 func TestPrometheusScrape(t *testing.T) {
+	t.Parallel()
 	promTool(t, "prometheus")
 	promtool := promTool(t, "promtool")
 	up := echoUpstream(t)
@@ -266,6 +267,7 @@ func (p *promServer) rules(t *testing.T) []promRule {
 // (kept equal to testdata/alerts.yml by TestMetricsDocumented) are valid and
 // fire when they should (testdata/alerts_test.yml).
 func TestPrometheusAlertRules(t *testing.T) {
+	t.Parallel()
 	promtool := promTool(t, "promtool")
 	for _, args := range [][]string{
 		{"check", "rules", "testdata/alerts.yml"},

@@ -123,6 +123,7 @@ func (a answer) wantErr(t *testing.T, status int, name, msgHas string) {
 }
 
 func TestResetRouteAnswers(t *testing.T) {
+	t.Parallel()
 	in := seededLatch(t, "")
 	admin := loginToken(t, in, adminEmail, adminPass)
 	viewer := loginToken(t, in, viewEmail, viewPass)
@@ -193,6 +194,7 @@ func TestResetRouteAnswers(t *testing.T) {
 }
 
 func TestResetFullLoop(t *testing.T) {
+	t.Parallel()
 	in := seededLatch(t, "")
 	admin := loginToken(t, in, adminEmail, adminPass)
 	viewerBefore := loginToken(t, in, viewEmail, viewPass)
@@ -240,6 +242,7 @@ func TestResetFullLoop(t *testing.T) {
 }
 
 func TestRedeemRaceOneWinner(t *testing.T) {
+	// Not parallel: its 50 concurrent hashes hold both cores.
 	in := seededLatch(t, "")
 	admin := loginToken(t, in, adminEmail, adminPass)
 	a := call(t, "POST", in.proxy+resetRoute, admin, "application/json", `{"id":"alice@example.com"}`)
@@ -276,6 +279,7 @@ func TestRedeemRaceOneWinner(t *testing.T) {
 }
 
 func TestUsersAPI(t *testing.T) {
+	t.Parallel()
 	in := seededLatch(t, "")
 	admin := loginToken(t, in, adminEmail, adminPass)
 	viewer := loginToken(t, in, viewEmail, viewPass)
@@ -312,6 +316,7 @@ func TestUsersAPI(t *testing.T) {
 }
 
 func TestCLIWhileServing(t *testing.T) {
+	t.Parallel()
 	in := seededLatch(t, "")
 	cfg := filepath.Join(in.dir, "latch.yaml")
 	var out syncBuffer
@@ -324,10 +329,13 @@ func TestCLIWhileServing(t *testing.T) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
 	}
-	// latch token output is accepted by the running latch.
+	// latch token output is accepted by the running latch (the store is
+	// held, so the token is not tied to a stored user: --allow-unknown;
+	// its warning goes to stderr).
 	out = syncBuffer{}
-	if err := run(context.Background(), []string{"token", "--config", cfg, "--sub", "ops@example.com", "--role", "admin", "--ttl", "5m"}, nil, nil, &out, &out); err != nil {
-		t.Fatalf("token: %v", err)
+	var stderr syncBuffer
+	if err := run(context.Background(), []string{"token", "--config", cfg, "--sub", "ops@example.com", "--role", "admin", "--allow-unknown", "--ttl", "5m"}, nil, nil, &out, &stderr); err != nil {
+		t.Fatalf("token: %v\n%s", err, stderr.String())
 	}
 	tok := strings.TrimSpace(out.String())
 	if r := call(t, "GET", in.proxy+"/api/admin/features", tok, "", ""); r.status != 200 || r.body["user"] != "ops@example.com" || r.body["roles"] != "admin" {
@@ -336,6 +344,7 @@ func TestCLIWhileServing(t *testing.T) {
 }
 
 func TestUsersCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "latch.yaml")
 	os.WriteFile(cfg, []byte(baseConfig(t, "http://127.0.0.1:1", "")), 0o600)
