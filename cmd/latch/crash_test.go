@@ -51,7 +51,7 @@ func startChild(t *testing.T, cfg string) (*exec.Cmd, string) {
 	watchdog := time.AfterFunc(time.Until(deadline), func() { cmd.Process.Kill() })
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
-		if u, ok := strings.CutPrefix(sc.Text(), "proxy listening on "); ok {
+		if port, u, _ := listeningURL(sc.Text()); port == "proxy" {
 			if !watchdog.Stop() {
 				break // killed just now
 			}

@@ -95,10 +95,10 @@ func startLatchArgs(t *testing.T, dir string, args, environ []string) *instance 
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		line := sc.Text()
-		if u, ok := strings.CutPrefix(line, "proxy listening on "); ok {
+		switch port, u, _ := listeningURL(line); port {
+		case "proxy":
 			in.proxy = u
-		}
-		if u, ok := strings.CutPrefix(line, "admin listening on "); ok {
+		case "admin":
 			in.admin = u
 		}
 		if in.proxy != "" && in.admin != "" {
