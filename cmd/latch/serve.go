@@ -40,8 +40,22 @@ func cmdServe(ctx context.Context, e *env, args []string) error {
 		return oneLine(err)
 	}
 	return oneLine(serve(ctx, e, cfg, func(proxyAddr, adminAddr string) {
-		fmt.Fprintf(e.stdout, "proxy listening on http://%s\nadmin listening on http://%s\n", proxyAddr, adminAddr)
+		printListening(e.stdout, cfg.Log.Format, "http://"+proxyAddr, "http://"+adminAddr)
 	}))
+}
+
+// printListening prints on stdout where latch listens, for scripts and
+// tests: in text format "proxy listening on URL" and "admin listening on
+// URL"; in JSON, where every line latch prints is JSON, one object each,
+// {"time":…,"level":"INFO","msg":"proxy listening","url":URL}.
+func printListening(w io.Writer, format, proxyURL, adminURL string) {
+	if format == "text" {
+		fmt.Fprintf(w, "proxy listening on %s\nadmin listening on %s\n", proxyURL, adminURL)
+		return
+	}
+	log := slog.New(slog.NewJSONHandler(w, nil))
+	log.Info("proxy listening", "url", proxyURL)
+	log.Info("admin listening", "url", adminURL)
 }
 
 // oneLine makes a multi-line error (errors.Join) one line, "; " between

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -9,8 +10,10 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latch-dev/latch/config"
 )
@@ -352,6 +356,93 @@ func TestStartupKubernetesServiceLinks(t *testing.T) {
 	}
 	code, stderr := runMain(t, []string{"serve", "--config", path}, append(links, "LATCH_UPSTREM=http://x")...)
 	wantOneLine(t, code, stderr, "LATCH_UPSTREM", "no such configuration key", "LATCH_UPSTREAM")
+}
+
+// TestStartupOutputFormat: in JSON format (the default) every line latch
+// prints, on stdout and stderr, is a JSON object, the listening lines
+// included, and durations carry their unit; in text format stdout keeps
+// its "listening on" lines and the logs are not JSON.
+func TestStartupOutputFormat(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"json", "text"} {
+		t.Run(format, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			path := writeFile(t, dir, "latch.yaml", startupConfig(t, "")+"  format: "+format+"\n")
+			// The guard ends run, and with it the scan below, should latch
+			// neither start nor fail.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			pr, pw := io.Pipe()
+			var stdout, stderr syncBuffer
+			done := make(chan error, 1)
+			go func() {
+				err := run(ctx, []string{"serve", "--config", path}, nil, strings.NewReader(""), io.MultiWriter(pw, &stdout), &stderr)
+				pw.CloseWithError(fmt.Errorf("latch exited: %v", err))
+				done <- err
+			}()
+			urls := map[string]string{}
+			sc := bufio.NewScanner(pr)
+			for len(urls) < 2 && sc.Scan() {
+				if port, u, ok := listeningURL(sc.Text()); ok {
+					urls[port] = u
+				}
+			}
+			if len(urls) < 2 {
+				t.Fatalf("latch did not say where it listens: %v\nstdout:\n%s\nstderr:\n%s", sc.Err(), stdout.String(), stderr.String())
+			}
+			go io.Copy(io.Discard, pr)
+			if code, _ := getJSON(t, urls["admin"]+"/healthz"); code != 200 {
+				t.Errorf("%s/healthz: got %d, want 200", urls["admin"], code)
+			}
+			if resp, err := http.Get(urls["proxy"] + "/x"); err != nil { // upstream down: 502, an ERROR line
+				t.Errorf("GET %s/x: %v", urls["proxy"], err)
+			} else {
+				resp.Body.Close()
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+
+			out, logs := stdout.String(), stderr.String()
+			if format == "text" {
+				for _, port := range []string{"proxy", "admin"} {
+					if want := port + " listening on " + urls[port] + "\n"; !strings.Contains(out, want) {
+						t.Errorf("stdout lacks %q:\n%s", want, out)
+					}
+				}
+				if strings.Contains(logs, `{"`) || !strings.Contains(logs, "grace_ms=") {
+					t.Errorf("text logs hold JSON, or no grace_ms:\n%s", logs)
+				}
+				return
+			}
+			var msgs []string
+			for name, text := range map[string]string{"stdout": out, "stderr": logs} {
+				for _, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
+					var obj map[string]any
+					if err := json.Unmarshal([]byte(line), &obj); err != nil {
+						t.Errorf("%s line is not a JSON object: %q", name, line)
+						continue
+					}
+					msgs = append(msgs, fmt.Sprint(obj["msg"]))
+					for k, v := range obj {
+						if _, isNum := v.(float64); isNum && (k == "grace" || k == "duration" || k == "upstream_duration") {
+							t.Errorf("%s line has the unlabelled duration %s: %q", name, k, line)
+						}
+					}
+				}
+			}
+			for _, want := range []string{"proxy listening", "admin listening", "latch serving", "request", "shutting down", "stopped"} {
+				if !slices.Contains(msgs, want) {
+					t.Errorf("no line with msg %q among %q", want, msgs)
+				}
+			}
+			if !strings.Contains(logs, `"grace_ms":`) || !strings.Contains(logs, `"duration_ms":`) {
+				t.Errorf("stderr lacks grace_ms or duration_ms:\n%s", logs)
+			}
+		})
+	}
 }
 
 // TestStartupStoreNilOnError: openEtcd's error comes with a nil backend
