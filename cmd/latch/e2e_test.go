@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // instance is a latch started through run, as main starts it.
@@ -93,6 +94,10 @@ func startLatchArgs(t *testing.T, dir string, args, environ []string) *instance 
 		in.done <- err
 	}()
 	sc := bufio.NewScanner(pr)
+	deadline := pollDeadline(t)
+	watchdog := time.AfterFunc(time.Until(deadline), func() {
+		pw.CloseWithError(fmt.Errorf("latch had not said where it listens by %v", deadline.Format(time.TimeOnly)))
+	})
 	for sc.Scan() {
 		line := sc.Text()
 		switch port, u, _ := listeningURL(line); port {
@@ -105,6 +110,7 @@ func startLatchArgs(t *testing.T, dir string, args, environ []string) *instance 
 			break
 		}
 	}
+	watchdog.Stop()
 	if in.proxy == "" || in.admin == "" {
 		cancel()
 		t.Fatalf("latch did not start: %v\nlogs:\n%s", sc.Err(), in.logs)
@@ -122,12 +128,29 @@ func startLatchArgs(t *testing.T, dir string, args, environ []string) *instance 
 // stop cancels the instance (as SIGTERM does) and returns run's error.
 func (in *instance) stop(t *testing.T) error {
 	in.cancel()
-	err, ok := <-in.done
-	if !ok {
+	select {
+	case err, ok := <-in.done:
+		if !ok {
+			return nil
+		}
+		close(in.done)
+		return err
+	case <-time.After(time.Until(pollDeadline(t))):
+		t.Errorf("gave up waiting for latch to stop")
 		return nil
 	}
-	close(in.done)
-	return err
+}
+
+// recvWithin receives from ch, failing the test at pollDeadline.
+func recvWithin[T any](t *testing.T, what string, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(time.Until(pollDeadline(t))):
+		t.Fatalf("gave up waiting for %s", what)
+		panic("unreachable")
+	}
 }
 
 func getJSON(t *testing.T, url string) (int, map[string]any) {
@@ -200,7 +223,7 @@ func TestServeForwardsAndShutsDown(t *testing.T) {
 		resp.Body.Close()
 		result <- fmt.Sprintf("%d %s", resp.StatusCode, b)
 	}()
-	<-started
+	recvWithin(t, "the slow request to start", started)
 	in.cancel() // what SIGTERM does
 	// Shutdown must wait for the in-flight request: run has not returned.
 	select {
@@ -209,10 +232,10 @@ func TestServeForwardsAndShutsDown(t *testing.T) {
 	default:
 	}
 	close(release)
-	if got := <-result; got != "200 ok /slow" {
+	if got := recvWithin(t, "the in-flight request", result); got != "200 ok /slow" {
 		t.Errorf("in-flight request: got %q, want %q", got, "200 ok /slow")
 	}
-	if err := <-in.done; err != nil {
+	if err := recvWithin(t, "run to return", in.done); err != nil {
 		t.Errorf("run: got %v, want nil after graceful shutdown", err)
 	}
 	close(in.done)
@@ -357,7 +380,7 @@ func TestAccessLineFormats(t *testing.T) {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			in.cancel()
-			<-in.done
+			recvWithin(t, "run to return", in.done)
 			close(in.done)
 			logs := in.logs.String()
 			for _, w := range c.want {
