@@ -26,6 +26,15 @@ With the bbolt backend the store is a file only one process may open: while
 latch serve runs, use its /api/admin/user-admin API instead.
 `
 
+// usersArgs is what the users subcommands were given.
+type usersArgs struct {
+	email   string
+	roles   stringList
+	pwStdin bool
+	link    bool
+}
+
+// cmdUsers parses a users subcommand, opens the store and runs it.
 func cmdUsers(ctx context.Context, e *env, args []string) error {
 	if len(args) == 0 || args[0] == "--help" || args[0] == "-h" || args[0] == "help" {
 		fmt.Fprint(e.stderr, usersUsage)
@@ -34,42 +43,18 @@ func cmdUsers(ctx context.Context, e *env, args []string) error {
 		}
 		return nil
 	}
-	sub, rest := args[0], args[1:]
-	fs := newFlags("users "+sub, "users "+sub+" --config FILE ...", e.stderr)
-	path := fs.String("config", "", "configuration file (YAML)")
-	var email *string
-	var roles stringList
-	var pwStdin, link *bool
-	switch sub {
-	case "add":
-		email = fs.String("email", "", "the user's email")
-		fs.Var(&roles, "role", "a role (repeat for more)")
-		pwStdin = fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-		link = fs.Bool("reset-link", false, "print a reset link the user can set a password with")
-	case "delete":
-		email = fs.String("email", "", "the user's email")
-	case "set-roles":
-		email = fs.String("email", "", "the user's email")
-		fs.Var(&roles, "role", "a role (repeat for more)")
-	case "list":
-	default:
+	sub := args[0]
+	run, ok := usersCommands[sub]
+	if !ok {
 		fmt.Fprintf(e.stderr, "latch users: unknown command %q\n\n%s", sub, usersUsage)
 		return errUsage
 	}
-	if done, err := parse(fs, rest); done {
+	cfg, a, err := parseUsers(e, sub, args[1:])
+	if err != nil || cfg == nil {
 		return err
 	}
-	if *path == "" || (email != nil && *email == "") {
-		fmt.Fprintln(e.stderr, "latch users "+sub+": --config and --email are required")
-		fs.Usage()
-		return errUsage
-	}
-	cfg, err := config.Load(*path, e.environ)
-	if err != nil {
-		return err
-	}
-	if len(roles) > 0 {
-		warnRoleNames(e.stderr, "users "+sub, cfg, roles)
+	if len(a.roles) > 0 {
+		warnRoleNames(e.stderr, "users "+sub, cfg, a.roles)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
@@ -79,59 +64,111 @@ func cmdUsers(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
+	return run(ctx, e, cfg, st, a)
+}
 
-	switch sub {
-	case "add":
-		pw := ""
-		if *pwStdin {
-			line, err := bufio.NewReader(e.stdin).ReadString('\n')
-			if err != nil && line == "" {
-				return errors.New("--password-stdin: no password on stdin")
-			}
-			pw = strings.TrimRight(line, "\r\n")
-			if problems := latch.PasswordProblems(pw); len(problems) > 0 {
-				return fmt.Errorf("--password-stdin: %s", strings.Join(problems, " "))
-			}
-		}
-		u, err := st.AddUser(ctx, *email, roles, pw)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "added %s (roles: %s)\n", u.Email, strings.Join(u.Roles, ","))
-		if *link {
-			tok, exp, err := st.IssueResetToken(ctx, u.Email)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "reset link (valid until %s): %s?token=%s\n", exp.UTC().Format(time.RFC3339), cfg.Reset.URL, tok)
-		}
-	case "list":
-		us, err := st.ListUsers(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "EMAIL\tROLES\tPASSWORD\tCREATED")
-		for _, u := range us {
-			pw := "no (reset link only)"
-			if u.HasPassword {
-				pw = "set " + u.PasswordChanged.UTC().Format(time.RFC3339)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Email, strings.Join(u.Roles, ","), pw, u.Created.UTC().Format(time.RFC3339))
-		}
-		return tw.Flush()
-	case "delete":
-		if err := st.DeleteUser(ctx, *email); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "deleted %s\n", strings.ToLower(*email))
-	case "set-roles":
-		u, err := st.SetRoles(ctx, *email, roles)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%s roles: %s\n", u.Email, strings.Join(u.Roles, ","))
+// usersCommands runs each users subcommand on an open store.
+var usersCommands = map[string]func(ctx context.Context, e *env, cfg *config.Config, st backend, a *usersArgs) error{
+	"add":       usersAdd,
+	"list":      usersList,
+	"delete":    usersDelete,
+	"set-roles": usersSetRoles,
+}
+
+// parseUsers parses the flags of users sub. A nil config with a nil error
+// means --help was answered.
+func parseUsers(e *env, sub string, rest []string) (*config.Config, *usersArgs, error) {
+	fs := newFlags("users "+sub, "users "+sub+" --config FILE ...", e.stderr)
+	path := fs.String("config", "", "configuration file (YAML)")
+	a := &usersArgs{}
+	needEmail := sub != "list"
+	if needEmail {
+		fs.StringVar(&a.email, "email", "", "the user's email")
 	}
+	if sub == "add" || sub == "set-roles" {
+		fs.Var(&a.roles, "role", "a role (repeat for more)")
+	}
+	if sub == "add" {
+		fs.BoolVar(&a.pwStdin, "password-stdin", false, "read the password from the first line of stdin")
+		fs.BoolVar(&a.link, "reset-link", false, "print a reset link the user can set a password with")
+	}
+	if done, err := parse(fs, rest); done {
+		return nil, nil, err
+	}
+	if *path == "" || needEmail && a.email == "" {
+		fmt.Fprintln(e.stderr, "latch users "+sub+": --config and --email are required")
+		fs.Usage()
+		return nil, nil, errUsage
+	}
+	cfg, err := config.Load(*path, e.environ)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, a, nil
+}
+
+func usersAdd(ctx context.Context, e *env, cfg *config.Config, st backend, a *usersArgs) error {
+	pw := ""
+	if a.pwStdin {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && line == "" {
+			return errors.New("--password-stdin: no password on stdin")
+		}
+		pw = strings.TrimRight(line, "\r\n")
+		if problems := latch.PasswordProblems(pw); len(problems) > 0 {
+			return fmt.Errorf("--password-stdin: %s", strings.Join(problems, " "))
+		}
+	}
+	u, err := st.AddUser(ctx, a.email, a.roles, pw)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added %s (roles: %s)\n", u.Email, strings.Join(u.Roles, ","))
+	if a.link {
+		tok, exp, err := st.IssueResetToken(ctx, u.Email)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "reset link (valid until %s): %s?token=%s\n", exp.UTC().Format(time.RFC3339), cfg.Reset.URL, tok)
+	}
+	return nil
+}
+
+func usersList(ctx context.Context, e *env, _ *config.Config, st backend, _ *usersArgs) error {
+	us, err := st.ListUsers(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "EMAIL\tROLES\tPASSWORD\tCREATED")
+	for _, u := range us {
+		pw := "no (reset link only)"
+		if u.HasPassword {
+			pw = "set " + u.PasswordChanged.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.Email, strings.Join(u.Roles, ","), pw, u.Created.UTC().Format(time.RFC3339))
+	}
+	return tw.Flush()
+}
+
+func usersDelete(ctx context.Context, e *env, _ *config.Config, st backend, a *usersArgs) error {
+	if err := st.DeleteUser(ctx, a.email); err != nil {
+		return err
+	}
+	email, err := latch.NormalizeEmail(a.email)
+	if err != nil {
+		email = a.email
+	}
+	fmt.Fprintf(e.stdout, "deleted %s\n", email)
+	return nil
+}
+
+func usersSetRoles(ctx context.Context, e *env, _ *config.Config, st backend, a *usersArgs) error {
+	u, err := st.SetRoles(ctx, a.email, a.roles)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s roles: %s\n", u.Email, strings.Join(u.Roles, ","))
 	return nil
 }
 
