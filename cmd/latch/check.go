@@ -40,8 +40,19 @@ func cmdCheck(e *env, args []string) error {
 	}
 	if err := checkDataDir(cfg.DataDir); err != nil {
 		errs = append(errs, err)
+	} else if err := checkStoreFile(cfg); err != nil {
+		errs = append(errs, err)
 	} else {
 		fmt.Fprintf(e.stdout, "data_dir %s: ok\n", cfg.DataDir)
+	}
+	if cfg.Store.Backend == "etcd" {
+		// The password and TLS files, read as serve reads them; etcd itself
+		// is not contacted.
+		if _, err := etcdOptions(cfg); err != nil {
+			errs = append(errs, err)
+		} else {
+			fmt.Fprintln(e.stdout, "store.etcd files: ok")
+		}
 	}
 	if err := checkSigningKey(cfg); err != nil {
 		errs = append(errs, err)

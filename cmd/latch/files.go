@@ -55,15 +55,30 @@ func ensureEd25519Key(path string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Written to a temporary file, synced, then linked into place, so a
+	// crash never leaves a half-written key that the next start refuses.
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".signing-key-*")
 	if err != nil {
 		return err
 	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
 		return err
 	}
-	return f.Close()
+	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	// Link fails if path appeared meanwhile: never overwrite a key.
+	return os.Link(tmp.Name(), path)
 }
 
 const pidFile = "latch.pid"
@@ -136,6 +151,29 @@ func prepareDataDir(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
+}
+
+// checkStoreFile checks, for the bbolt backend, that an existing store file
+// is a regular file latch may read and write, without opening it (serve may
+// hold its lock).
+func checkStoreFile(cfg *config.Config) error {
+	if cfg.Store.Backend == "etcd" {
+		return nil
+	}
+	p := cfg.StorePath()
+	fi, err := os.Stat(p)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // serve creates it
+	case err != nil:
+		return dataDirErr(cfg.DataDir, "holds a store file latch cannot read: "+reason(err))
+	case !fi.Mode().IsRegular():
+		return dataDirErr(cfg.DataDir, "holds "+p+", which is not a regular file; move it away")
+	}
+	if err := syscall.Access(p, 4|2); err != nil { // R_OK|W_OK
+		return dataDirErr(cfg.DataDir, "holds "+p+", which latch cannot read and write: "+reason(err))
+	}
+	return nil
 }
 
 // checkDataDir reports what prepareDataDir would, without creating or

@@ -301,6 +301,9 @@ func prepare(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (*app, e
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
+	if err := checkStoreFile(cfg); err != nil {
+		return nil, err
+	}
 	if err := checkSigningKey(cfg); err != nil {
 		return nil, err
 	}

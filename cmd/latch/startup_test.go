@@ -526,6 +526,15 @@ func TestCheckFailsWhereServeWould(t *testing.T) {
 			writeFile(t, dir, "data/signing.key", "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n")
 			return startupConfig(t, "")
 		}, []string{"signing key", "data/signing.key", "Ed25519"}},
+		{"store file is a directory", func(t *testing.T, dir string) string {
+			if err := os.MkdirAll(filepath.Join(dir, "data", "latch.db"), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			return startupConfig(t, "")
+		}, []string{"data_dir", "latch.db", "not a regular file"}},
+		{"etcd password file missing", func(t *testing.T, dir string) string {
+			return startupConfig(t, "store:\n  backend: etcd\n  etcd:\n    endpoints: [http://127.0.0.1:1]\n    username: u\n    password_file: nowhere/pw\n")
+		}, []string{"store.etcd.password_file", "nowhere/pw"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

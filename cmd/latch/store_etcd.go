@@ -52,8 +52,8 @@ func openEtcd(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 
 func etcdUnreachable(cfg *config.Config) error {
 	e := cfg.Store.Etcd
-	return fmt.Errorf("store.etcd.endpoints: no etcd member answered at %s within store.etcd.dial_timeout (%s); start etcd, or fix store.etcd.endpoints (LATCH_STORE_ETCD_ENDPOINTS) and its TLS settings",
-		strings.Join(e.Endpoints, ", "), e.DialTimeout)
+	return fmt.Errorf("store.etcd.endpoints: no etcd member answered at %s within store.etcd.request_timeout (%s) plus store.etcd.dial_timeout (%s); start etcd, or fix store.etcd.endpoints (LATCH_STORE_ETCD_ENDPOINTS) and its TLS settings",
+		strings.Join(e.Endpoints, ", "), e.RequestTimeout, e.DialTimeout)
 }
 
 // etcdOptions maps the config to etcdstore.Options, reading the password

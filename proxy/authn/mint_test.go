@@ -142,3 +142,26 @@ func TestIssuedAtPrecision(t *testing.T) {
 		}
 	}
 }
+
+// TestIssuedAtPrecisionOwnOnly: another issuer's iat_ns is not trusted,
+// even within iat's second: its tokens keep one-second precision, so the
+// session check refuses one from the second of a password change.
+func TestIssuedAtPrecisionOwnOnly(t *testing.T) {
+	f := writeKeyFiles(t)
+	a, err := New(Options{SigningKeyFile: f.hmac, PublicKeyFiles: []string{f.rsaPub}, Issuer: "https://latch.test",
+		Audience: "app", Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	external := sign(t, jwt.SigningMethodRS256, sharedKeys().rsa, "", jwt.MapClaims{
+		"iss": "https://latch.test", "aud": "app", "sub": "ada@example.com",
+		"iat": testNow.Unix(), "exp": testNow.Add(time.Hour).Unix(), "iat_ns": testNow.UnixNano() + 999_999_999,
+	})
+	id, reason, err := a.Authenticate(context.Background(), bearer(external))
+	if err != nil || reason != "" {
+		t.Fatalf("Authenticate: %q %v", reason, err)
+	}
+	if !id.IssuedAt.Equal(testNow) {
+		t.Errorf("an external token's IssuedAt is %v, want its iat %v (iat_ns ignored)", id.IssuedAt, testNow)
+	}
+}

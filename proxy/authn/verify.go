@@ -269,8 +269,11 @@ func (a *Authenticator) verifyJWT(ctx context.Context, token string, sum [32]byt
 	}
 	if claims.IssuedAt != nil {
 		id.IssuedAt = claims.IssuedAt.Time
-		// iat_ns only refines iat within its second, never moves it.
-		if n := claims.issuedNano; n > 0 && n/1e9 == id.IssuedAt.Unix() {
+		// iat_ns only refines iat within its second, never moves it, and
+		// only in latch's own tokens: another issuer's iat_ns is not ours
+		// to trust, so its iat keeps one-second precision (see the session
+		// check, which refuses the second of a password change).
+		if n := claims.issuedNano; own && n > 0 && n/1e9 == id.IssuedAt.Unix() {
 			id.IssuedAt = time.Unix(0, n)
 		}
 	}
