@@ -25,9 +25,10 @@ var (
 // Canonical returns the one form of an escaped request path that latch
 // both authorizes and forwards:
 //
-//   - percent-encoded unreserved characters (ALPHA, DIGIT, "-._~") are
-//     decoded, so %2e is "." and %41 is "A"; other escapes stay encoded with
-//     upper-case hex;
+//   - percent-encoded unreserved characters (ALPHA, DIGIT, "-._~") and the
+//     characters a segment holds unencoded with one meaning ("!$&'()*+,=:@")
+//     are decoded, so %2e is "." and %40 is "@"; other escapes stay encoded
+//     with upper-case hex;
 //   - an encoded '/', '\', ';', '%' (double encoding) or control character,
 //     a raw '\', ';' or control character, and a malformed escape are
 //     refused, as is a path not starting with '/';
@@ -97,7 +98,7 @@ func canonicalize(escaped string) (string, error) {
 			d := unhex(escaped[i+1])<<4 | unhex(escaped[i+2])
 			i += 2
 			switch {
-			case isUnreserved(d):
+			case isUnreserved(d) || isPathSafe(d):
 				b.WriteByte(d)
 			case d == '/' || d == '\\' || d == ';' || d == '%' || d < 0x20 || d == 0x7f:
 				return "", errPathEncodedSep
@@ -123,7 +124,11 @@ func canonicalize(escaped string) (string, error) {
 
 // resolve merges slashes and removes dot segments from an absolute path
 // whose bytes are already vetted.
-func resolve(p string) (string, error) {
+func resolve(p string) (string, error) { return resolveDots(p, false) }
+
+// resolveDots is resolve; with clamp, ".." at the root stays at the root
+// (as path.Clean and RFC 3986 section 5.2.4 do) instead of failing.
+func resolveDots(p string, clamp bool) (string, error) {
 	segs := make([]string, 0, 8)
 	dir := strings.HasSuffix(p, "/")
 	for _, s := range strings.Split(p[1:], "/") {
@@ -135,9 +140,12 @@ func resolve(p string) (string, error) {
 			continue
 		case "..":
 			if len(segs) == 0 {
-				return "", errPathAboveRoot
+				if !clamp {
+					return "", errPathAboveRoot
+				}
+			} else {
+				segs = segs[:len(segs)-1]
 			}
-			segs = segs[:len(segs)-1]
 			dir = true
 			continue
 		}
@@ -201,6 +209,15 @@ func unhex(c byte) byte {
 	default:
 		return c - 'A' + 10
 	}
+}
+
+// isPathSafe reports whether c may stand in a path segment unencoded with
+// the same meaning to every backend (RFC 3986 pchar: the sub-delims but
+// ';', which latch refuses, and ':' and '@'). Its escape is decoded, so the
+// policy and a handler's path parameters read "a%40b" as "a@b", as
+// backends do.
+func isPathSafe(c byte) bool {
+	return strings.IndexByte("!$&'()*+,=:@", c) >= 0
 }
 
 func isUnreserved(c byte) bool {

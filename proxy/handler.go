@@ -281,6 +281,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	}
 	st.escaped, st.path = t.Escaped, t.Path
 	stripIdentityHeaders(r.Header, h.strip)
+	if hasBody(r) && h.opts.BodyIdleTimeout > 0 {
+		// Every body, latch's own routes' and the override scan's included.
+		ib := newIdleBody(w, r.Body, h.opts.BodyIdleTimeout)
+		defer ib.stop()
+		r.Body = ib
+	}
 
 	local, class := h.localRoute(r, &t)
 	isProtected := t.Protected
@@ -308,13 +314,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		h.local.ServeHTTP(w, local)
 		return
 	}
-	if hasBody(r) {
-		if noBodyMethod(r.Method) {
-			st.closeUpstream = true
-		}
-		if h.opts.BodyIdleTimeout > 0 {
-			r.Body = newIdleBody(w, r.Body, h.opts.BodyIdleTimeout)
-		}
+	if hasBody(r) && noBodyMethod(r.Method) {
+		st.closeUpstream = true
 	}
 	h.fwd.ServeHTTP(w, r)
 }

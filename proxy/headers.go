@@ -10,7 +10,8 @@ import (
 // X-Original-URL and X-Rewrite-URL, Spring's and Traefik's
 // X-Forwarded-Prefix, X-Forwarded-Path); a client's copy is never
 // forwarded, since latch decided on the request line's path.
-var rewriteHeaders = []string{"X-Original-Url", "X-Rewrite-Url", "X-Forwarded-Prefix", "X-Forwarded-Path"}
+var rewriteHeaders = []string{"X-Original-Url", "X-Original-Uri", "X-Rewrite-Url", "X-Forwarded-Prefix",
+	"X-Forwarded-Path", "X-Forwarded-Uri", "X-Envoy-Original-Path"}
 
 // stripIdentityHeaders removes every request header that a backend could read as
 // one of the given names: any case, and with '_' in place of '-' (many

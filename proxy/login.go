@@ -96,24 +96,23 @@ func (g *loginGuard) allow(account, addr string) (bool, time.Duration) {
 	}
 	retry := g.window.Add(time.Minute).Sub(now)
 	kd := "d:" + addr
-	if !g.count(kd) || g.counts[kd] > g.perAddress {
-		return false, retry
+	if g.count(kd) > g.perAddress {
+		return false, retry // a busy address adds no account counters
 	}
 	ka := "a:" + account
-	if !g.count(ka) {
-		return false, retry
-	}
-	return g.counts[ka] <= g.perAccount, retry
+	return g.count(ka) <= g.perAccount, retry
 }
 
-// count adds one to key's counter and reports true, or reports false
-// without counting when key is new and the table is full.
-func (g *loginGuard) count(key string) bool {
+// count adds one to key's counter and returns it. When key is new and the
+// table is full it counts nothing and returns 0: existing counters are
+// never evicted, and a table filled by made-up keys locks nobody out (the
+// hash budget still bounds the attempts it lets through).
+func (g *loginGuard) count(key string) int {
 	if _, ok := g.counts[key]; !ok && len(g.counts) >= g.maxKeys {
-		return false
+		return 0
 	}
 	g.counts[key]++
-	return true
+	return g.counts[key]
 }
 
 // hashSlot takes one password hash from the budget and a concurrency slot

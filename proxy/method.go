@@ -87,6 +87,9 @@ func methods(r *http.Request) ([]string, *Error) {
 				return nil
 			}
 		}
+		if len(ms) > maxOverrides {
+			return errOverrides
+		}
 		ms = append(ms, v)
 		return nil
 	}
@@ -119,22 +122,37 @@ func methods(r *http.Request) ([]string, *Error) {
 // maxFormScan bounds the form body latch reads to find a _method field.
 const maxFormScan = 1 << 20
 
+// maxOverrides bounds the distinct methods overrides may name in one
+// request: each is decided on every reading.
+const maxOverrides = 4
+
 var (
 	errFormTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Name: NamePayloadTooLarge,
 		Message: "A form body on a protected path may be at most 1 MiB: latch reads it for a _method override."}
 	errFormMalformed = &Error{Status: http.StatusBadRequest, Name: NameBadData,
 		Message: "The multipart form body could not be read."}
+	errOverrides = &Error{Status: http.StatusBadRequest, Name: NameBadData,
+		Message: "A request may name at most 4 methods in method overrides."}
 )
 
-// formOverrides finds _method fields in the form body of a POST, where
-// Rails, Laravel and express's method-override (with a body getter) read
-// them. It reads an application/x-www-form-urlencoded or
-// multipart/form-data body of up to maxFormScan bytes and puts it back for
-// the upstream; a larger one is refused, since latch could not see all of
-// it. Other bodies are not read.
+// formOverrides finds _method fields in the body of a POST, where Rails
+// (Rack), Laravel and express's method-override (with a body getter) read
+// them. Like Rack, it takes the media type as the Content-Type's text before
+// the first ';' or ',', whatever its parameters; a POST with no
+// Content-Type counts as a form too. It reads an
+// application/x-www-form-urlencoded, typeless or multipart/* body of up to
+// maxFormScan bytes and puts it back for the upstream; a larger one is
+// refused, since latch could not see all of it, and so is a multipart body
+// it cannot parse. Other bodies (JSON among them) are not read.
 func formOverrides(r *http.Request, add func(string) *Error) *Error {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" && mt != "multipart/form-data" {
+	ct := r.Header.Get("Content-Type")
+	mt := ct
+	if i := strings.IndexAny(mt, ";,"); i >= 0 {
+		mt = mt[:i]
+	}
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	multi := strings.HasPrefix(mt, "multipart/")
+	if mt != "" && mt != "application/x-www-form-urlencoded" && !multi {
 		return nil
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, maxFormScan+1))
@@ -148,8 +166,17 @@ func formOverrides(r *http.Request, add func(string) *Error) *Error {
 		io.Reader
 		io.Closer
 	}{bytes.NewReader(buf), r.Body}
-	if mt == "application/x-www-form-urlencoded" {
-		return queryOverrides(string(buf), add)
+	// Rack reads a body it cannot parse as multipart as a query string:
+	// every body read here is scanned that way too.
+	if err := queryOverrides(string(buf), add); err != nil {
+		return err
+	}
+	if !multi {
+		return nil
+	}
+	_, params, err := mime.ParseMediaType(ct)
+	if err != nil || params["boundary"] == "" {
+		return errFormMalformed
 	}
 	mr := multipart.NewReader(bytes.NewReader(buf), params["boundary"])
 	for {
@@ -160,11 +187,7 @@ func formOverrides(r *http.Request, add func(string) *Error) *Error {
 		if err != nil {
 			return errFormMalformed
 		}
-		name := p.FormName()
-		if i := strings.IndexByte(name, '['); i >= 0 {
-			name = name[:i]
-		}
-		if !strings.EqualFold(strings.TrimSpace(name), overrideParam) {
+		if !isOverrideKey(p.FormName()) {
 			continue
 		}
 		v, err := io.ReadAll(io.LimitReader(p, 65))
@@ -177,10 +200,33 @@ func formOverrides(r *http.Request, add func(string) *Error) *Error {
 	}
 }
 
+// isOverrideKey reports whether a framework could read the decoded
+// parameter name k as _method: compared without regard to ASCII case, with
+// any "[...]" suffix (qs and PHP arrays) removed, leading spaces trimmed,
+// and '.' and ' ' read as '_' (PHP's mangling of $_GET and $_POST keys).
+func isOverrideKey(k string) bool {
+	if i := strings.IndexByte(k, '['); i >= 0 {
+		k = k[:i]
+	}
+	k = strings.TrimSpace(k)
+	if len(k) != len(overrideParam) {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := lowerByte(k[i])
+		if c == '.' || c == ' ' {
+			c = '_'
+		}
+		if c != overrideParam[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // queryOverrides calls add for every value of a query parameter that a
-// framework could read as _method: the key compared after percent-decoding,
-// without regard to ASCII case, and with any "[...]" suffix (qs and PHP
-// arrays) removed. Keys are split on '&' and ';' alike.
+// framework could read as _method (see isOverrideKey), the key compared
+// after percent-decoding. Keys are split on '&' and ';' alike.
 func queryOverrides(q string, add func(string) *Error) *Error {
 	for q != "" {
 		var kv string
@@ -190,16 +236,13 @@ func queryOverrides(q string, add func(string) *Error) *Error {
 			kv, q = q, ""
 		}
 		k, v, _ := strings.Cut(kv, "=")
-		if !strings.ContainsAny(k, "_%") {
-			continue // cannot read as _method
+		if len(k) < len(overrideParam) {
+			continue // too short to read as _method
 		}
 		if dk, err := url.QueryUnescape(k); err == nil {
 			k = dk
 		}
-		if i := strings.IndexByte(k, '['); i >= 0 {
-			k = k[:i]
-		}
-		if !strings.EqualFold(strings.TrimSpace(k), overrideParam) {
+		if !isOverrideKey(k) {
 			continue
 		}
 		dv, err := url.QueryUnescape(v)
@@ -223,16 +266,18 @@ func isTokenByte(c byte) bool {
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
-// noBodyMethod reports whether a method's request body has no defined
-// meaning (RFC 9110 section 9.3). A backend may then leave a body unread
-// and parse it as the next request on the connection, so such a request is
-// forwarded on a connection that is closed after it (see forwarder).
+// noBodyMethod reports whether a backend may leave a body of method m
+// unread: every method but POST, PUT and PATCH, whose bodies backends read
+// (GET, HEAD, DELETE and OPTIONS define no body semantics, RFC 9110 section
+// 9.3; extension methods are unknown to many backends). An unread body
+// could be parsed as the next request on the connection, so such a request
+// is forwarded on a connection that is closed after it (see forwarder).
 func noBodyMethod(m string) bool {
 	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodDelete, http.MethodOptions:
-		return true
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		return false
 	}
-	return false
+	return true
 }
 
 // hasBody reports whether r carries a request body.

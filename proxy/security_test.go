@@ -115,6 +115,7 @@ func TestUnicodeSpellingDeniedLikeTheRule(t *testing.T) {
 	for _, p := range []string{
 		"/api/admin/user-admin/adm%C4%B0n@example.com",
 		"/api/admin/user-admin/ADMIN@example.com",
+		"/api/admin/user-admin/admin%40example.com", // '@' escaped: decoded, as the handler reads it
 		"/api/admin/user-admin/admin@exampl%C4%98.com", // U+0118 Ę: no ASCII reading, still not admin@
 	} {
 		resp := do(t, "GET", front.URL+p, auth)
@@ -146,6 +147,7 @@ func TestUnicodeFoldedPathsAreProtected(t *testing.T) {
 		"/%C5%BFecret/x", "/%C5%BFECRET", "/%EF%BD%93ecret/x", "/api/admin%EF%BC%8Fx",
 		"/api/admin%20/x", "/api/admin./x", "/%20secret/x", "/secret.%20./x", "/public/..%20/api/admin/x",
 		"/api/admin%C2%A0/x", // U+00A0 NO-BREAK SPACE is a space in NFKC
+		"/%EF%BC%8E%EF%BC%8E/api/admin/x", "/..%20/api/admin/x", "/.../api/admin/x", // dots clamped at the root
 	} {
 		before := up.count()
 		resp := do(t, "GET", front.URL+p, nil)
@@ -249,6 +251,10 @@ func TestMethodOverrideIsDecided(t *testing.T) {
 		{"override to GET is allowed", "GET", "/api/admin/features?_method=GET", nil, 200},
 		{"not a token", "GET", "/api/admin/features", http.Header{"X-Http-Method-Override": {"DE LETE"}}, 400},
 		{"override to TRACE", "GET", "/api/admin/features?_method=TRACE", nil, 400},
+		{"too many overrides", "GET", "/api/admin/features", http.Header{"X-Http-Method-Override": {"GET,A,B,C,D,E,F"}}, 400},
+		{"query PHP dot", "GET", "/api/admin/features?.method=DELETE", nil, 403},
+		{"query PHP encoded dot", "GET", "/api/admin/features?%2Emethod=DELETE", nil, 403},
+		{"query PHP leading space", "GET", "/api/admin/features?+_method=DELETE", nil, 403},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{"Authorization": {viewer}}
@@ -381,6 +387,36 @@ func TestStalledBodyEndsTheForwardedRequest(t *testing.T) {
 	case <-time.After(30 * time.Second): // a bound on the wait, not a speed target
 		t.Fatal("the upstream is still reading a stalled body")
 	}
+	// latch answers and lets go of the connection too, rather than
+	// draining the rest of the body for ever.
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+		t.Fatalf("no answer to the stalled request: %v", err)
+	}
+}
+
+// Finding 12 on latch's own routes: a stalled body on the anonymous login
+// route is answered too.
+func TestStalledBodyOnOwnRoute(t *testing.T) {
+	t.Parallel()
+	up := newRecording(t)
+	front := storeFront(t, up.srv.URL, func(o *Options) { o.BodyIdleTimeout = 50 * time.Millisecond })
+	u := mustURL(t, front.URL)
+	c, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /auth/simple/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+	c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a bound on the wait
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a stalled login body: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Errorf("stalled login body: status %d, want a refusal", resp.StatusCode)
+	}
 }
 
 // Finding 15: headers that let a client replace the routed path are never
@@ -392,12 +428,16 @@ func TestRewriteHeadersStripped(t *testing.T) {
 	h := http.Header{
 		"X-Original-Url": {"/api/admin/secret"}, "X_rewrite_url": {"/api/admin/secret"},
 		"X-Forwarded-Prefix": {"/api/admin"}, "x-forwarded-path": {"/api/admin/secret"},
+		"X-Original-Uri": {"/api/admin/secret"}, "X-Forwarded-Uri": {"/api/admin/secret"},
+		"X_envoy_original_path": {"/api/admin/secret"},
 	}
 	do(t, "GET", front.URL+"/public", h).Body.Close()
 	got := up.last(t)
-	for k := range got.Header {
-		if matchesAny(k, rewriteHeaders) {
-			t.Errorf("forwarded %s: %q", k, got.Header[k])
+	for sent := range h {
+		for k := range got.Header {
+			if matchesAny(k, []string{sent}) {
+				t.Errorf("forwarded %s: %q", k, got.Header[k])
+			}
 		}
 	}
 }
@@ -616,11 +656,19 @@ func TestFormBodyOverrideIsDecided(t *testing.T) {
 		{"multipart without", mct2, mTitle, 200},
 		{"multipart malformed", mct, mTitle, 400},
 		{"json is not read", "application/json", `{"_method":"DELETE"}`, 200},
+		{"no content type", "", "_method=DELETE", 403},
+		{"bad media type parameter", "application/x-www-form-urlencoded; x", "_method=DELETE", 403},
+		{"media type list", "application/x-www-form-urlencoded, text/plain", "_method=DELETE", 403},
+		{"PHP dot in a body", "application/x-www-form-urlencoded", ".method=DELETE", 403},
+		{"multipart/mixed", strings.Replace(mct, "multipart/form-data", "multipart/mixed", 1), mDelete, 403},
+		{"multipart without boundary", "multipart/form-data", mDelete, 400},
 		{"too large to read", "application/x-www-form-urlencoded", big, 413},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest("POST", front.URL+"/api/admin/features", strings.NewReader(tt.body))
-			req.Header.Set("Content-Type", tt.ctype)
+			if tt.ctype != "" {
+				req.Header.Set("Content-Type", tt.ctype)
+			}
 			req.Header.Set("Authorization", "Bearer e@example.com:editor")
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

@@ -68,9 +68,8 @@ func Resolve(escaped string, protect []string) (Target, error) {
 // drop trailing dots and spaces; Spring's AntPathMatcher trims tokens).
 // Every percent-encoded rune with an ASCII reading (see asciiReading) is
 // replaced by it, ASCII letters are lower-cased, segments are trimmed, and
-// dot segments are resolved again. ok is false when nothing changed that
-// way. A reading that climbs above the root is returned as "/", which every
-// protection covers that covers the root.
+// dot segments are resolved again, ".." at the root staying there. ok is
+// false when nothing changed that way.
 func UnicodeReading(canonical string) (reading string, ok bool) {
 	if !strings.Contains(canonical, "%") && !strings.Contains(canonical, "./") && !strings.HasSuffix(canonical, ".") {
 		return "", false
@@ -113,10 +112,9 @@ func UnicodeReading(canonical string) (reading string, ok bool) {
 	if !ok && !trimmed {
 		return "", false
 	}
-	r, err := resolve(s)
-	if err != nil {
-		return "/", true
-	}
+	// A reading whose dots climb above the root is clamped there, as
+	// path.Clean does: /..%20/api/admin reads as /api/admin.
+	r, _ := resolveDots(s, true)
 	return r, true
 }
 
