@@ -115,7 +115,7 @@ func TestUnicodeSpellingDeniedLikeTheRule(t *testing.T) {
 	for _, p := range []string{
 		"/api/admin/user-admin/adm%C4%B0n@example.com",
 		"/api/admin/user-admin/ADMIN@example.com",
-		"/api/admin/user-admin/admin%40example.com", // '@' escaped: decoded, as the handler reads it
+		"/api/admin/user-admin/admin%40example.com",    // '@' escaped: decoded, as the handler reads it
 		"/api/admin/user-admin/admin@exampl%C4%98.com", // U+0118 Ę: no ASCII reading, still not admin@
 	} {
 		resp := do(t, "GET", front.URL+p, auth)
@@ -146,8 +146,10 @@ func TestUnicodeFoldedPathsAreProtected(t *testing.T) {
 		"/ap%C4%B0/admin/secret", "/ap%C4%B1/admin/secret", "/api/%E2%84%AAdmin/../admin/x",
 		"/%C5%BFecret/x", "/%C5%BFECRET", "/%EF%BD%93ecret/x", "/api/admin%EF%BC%8Fx",
 		"/api/admin%20/x", "/api/admin./x", "/%20secret/x", "/secret.%20./x", "/public/..%20/api/admin/x",
-		"/api/admin%C2%A0/x", // U+00A0 NO-BREAK SPACE is a space in NFKC
-		"/%EF%BC%8E%EF%BC%8E/api/admin/x", "/..%20/api/admin/x", "/.../api/admin/x", // dots clamped at the root
+		// U+00A0 NO-BREAK SPACE is a space in NFKC.
+		"/api/admin%C2%A0/x",
+		// Dots that climb above the root are clamped there.
+		"/%EF%BC%8E%EF%BC%8E/api/admin/x", "/..%20/api/admin/x", "/.../api/admin/x",
 	} {
 		before := up.count()
 		resp := do(t, "GET", front.URL+p, nil)
