@@ -29,13 +29,25 @@ func NormalizeEmail(email string) (string, error) {
 			return "", ErrInvalidEmail
 		}
 	}
-	b := []byte(email)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+	return FoldASCII(email), nil
+}
+
+// FoldASCII lower-cases the ASCII letters of s and keeps every other byte:
+// the case folding latch applies to emails (strings.ToLower folds with
+// Unicode rules).
+func FoldASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if 'A' <= b[j] && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
-	return string(b), nil
+	return s
 }
 
 // PasswordProblems checks a new password against the OWASP rules latch

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/latch-dev/latch"
 	"golang.org/x/time/rate"
 )
 
@@ -214,7 +215,7 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) error {
 	if h.opts.Tokens == nil {
 		return errNoSigningKey
 	}
-	email := foldASCII(b.strs["email"])
+	email := latch.FoldASCII(b.strs["email"])
 	if ok, retry := h.login.allow(email, clientAddr(r)); !ok {
 		result = "rate_limited"
 		return &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,

@@ -229,18 +229,3 @@ func hasPrefixFold(s, prefix string) bool {
 	}
 	return true
 }
-
-// foldASCII lower-cases the ASCII letters of s (an email, say) and keeps
-// every other byte, as resetstore does for its keys.
-func foldASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'A' <= s[i] && s[i] <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				b[j] = lowerByte(b[j])
-			}
-			return string(b)
-		}
-	}
-	return s
-}
