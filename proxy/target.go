@@ -24,8 +24,8 @@ type Target struct {
 	Key string
 	// Readings are the paths the policy must allow, all escaped: the
 	// canonical path, its ASCII lower-case form when that differs (a
-	// case-insensitive backend reads both the same), and its Unicode
-	// reading when that differs (see UnicodeReading). A request is allowed
+	// case-insensitive backend reads both the same), and its lenient
+	// reading when that differs (see LenientReading). A request is allowed
 	// only if every reading is.
 	Readings []string
 	// Protected reports whether any reading lies under a protected prefix.
@@ -49,7 +49,7 @@ func Resolve(escaped string, protect []string) (Target, error) {
 	if t.Key != c {
 		t.Readings = append(t.Readings, t.Key)
 	}
-	if u, ok := UnicodeReading(c); ok && u != t.Key {
+	if u, ok := LenientReading(c); ok && u != t.Key {
 		t.Readings = append(t.Readings, u)
 	}
 	for _, p := range t.Readings {
@@ -61,7 +61,7 @@ func Resolve(escaped string, protect []string) (Target, error) {
 	return t, nil
 }
 
-// UnicodeReading returns the canonical path as a lenient backend would read
+// LenientReading returns the canonical path as a lenient backend would read
 // it: one that folds case with Unicode rules (Java's equalsIgnoreCase,
 // Python's re.IGNORECASE, Go's strings.ToLower) or normalizes to NFKC, and
 // trims spaces around path segments and dots after them (Windows and IIS
@@ -70,7 +70,7 @@ func Resolve(escaped string, protect []string) (Target, error) {
 // replaced by it, ASCII letters are lower-cased, segments are trimmed, and
 // dot segments are resolved again, ".." at the root staying there. ok is
 // false when nothing changed that way.
-func UnicodeReading(canonical string) (reading string, ok bool) {
+func LenientReading(canonical string) (reading string, ok bool) {
 	if !strings.Contains(canonical, "%") && !strings.Contains(canonical, "./") && !strings.HasSuffix(canonical, ".") {
 		return "", false
 	}

@@ -89,16 +89,15 @@ func policyOptions(cfg *config.Config) policy.Options {
 		RulesPath:    cfg.Policy.Rules,
 		TestsPath:    cfg.Policy.Tests,
 		MaxRuleDrop:  cfg.Policy.MaxRuleDrop,
-		PollInterval: pollInterval(cfg.Policy.PollInterval.D()),
-		// policy.settle 0 applies a change at once; policy.Options takes a
-		// negative for that (its zero is the 1s default).
-		Settle: pollInterval(cfg.Policy.Settle.D()),
+		PollInterval: zeroIsOff(cfg.Policy.PollInterval.D()),
+		// policy.settle 0 applies a change at once.
+		Settle: zeroIsOff(cfg.Policy.Settle.D()),
 	}
 }
 
-// pollInterval maps a config duration whose 0 means "off" to the policy
+// zeroIsOff maps a config duration whose 0 means "off" to the policy
 // package's convention, where 0 is the default and a negative is off.
-func pollInterval(d time.Duration) time.Duration {
+func zeroIsOff(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}
