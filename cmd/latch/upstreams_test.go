@@ -296,21 +296,23 @@ func TestExpressMethodOverride(t *testing.T) {
 	}
 	up := startUpstreamProcess(t, node, filepath.Join(dir, "server.js"))
 	in := startLatch(t, upstreamConfig(t, up))
+	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
 	overrides := []struct {
-		name, query string
-		hdr         http.Header
+		name, query, body string
+		hdr               http.Header
 	}{
-		{"X-HTTP-Method-Override", "", http.Header{"X-Http-Method-Override": {"DELETE"}}},
-		{"X-HTTP-Method", "", http.Header{"X-Http-Method": {"DELETE"}}},
-		{"X-Method-Override lower-case", "", http.Header{"X-Method-Override": {"delete"}}},
-		{"_method", "?_method=DELETE", nil},
-		{"_method lower-case", "?_method=delete", nil},
+		{"X-HTTP-Method-Override", "", "{}", http.Header{"X-Http-Method-Override": {"DELETE"}}},
+		{"X-HTTP-Method", "", "{}", http.Header{"X-Http-Method": {"DELETE"}}},
+		{"X-Method-Override lower-case", "", "{}", http.Header{"X-Method-Override": {"delete"}}},
+		{"_method", "?_method=DELETE", "{}", nil},
+		{"_method lower-case", "?_method=delete", "{}", nil},
+		{"_method in a form body", "", "name=x&_method=DELETE", form},
 	}
 	for _, o := range overrides {
 		// The admin may delete: express runs the DELETE the override names,
 		// which shows the override is live in this upstream.
 		before := len(seen(t, up))
-		if got := send(t, "POST", in.proxy+"/api/admin/features"+o.query, "admin-token", o.hdr, "{}"); got != 200 {
+		if got := send(t, "POST", in.proxy+"/api/admin/features"+o.query, "admin-token", o.hdr, o.body); got != 200 {
 			t.Errorf("%s, admin: %d, want 200", o.name, got)
 		}
 		if s := seen(t, up)[before:]; !saw(s, "DELETE", "/api/admin/features") {
@@ -318,7 +320,7 @@ func TestExpressMethodOverride(t *testing.T) {
 		}
 		// The editor may POST but not DELETE.
 		before = len(seen(t, up))
-		if got := send(t, "POST", in.proxy+"/api/admin/features"+o.query, "editor-token", o.hdr, "{}"); got != http.StatusForbidden {
+		if got := send(t, "POST", in.proxy+"/api/admin/features"+o.query, "editor-token", o.hdr, o.body); got != http.StatusForbidden {
 			t.Errorf("%s, editor: %d, want 403", o.name, got)
 		}
 		if s := seen(t, up)[before:]; len(s) != 0 {

@@ -1,5 +1,6 @@
 // An express 4 app as a legacy backend behind latch: method-override reads
-// X-HTTP-Method-Override and ?_method= on POST, as its README shows. Every
+// X-HTTP-Method-Override, ?_method= and a form body's _method on POST, as
+// its README shows. Every
 // request that reaches a route is recorded; GET /__seen lists them (asked
 // directly, never through latch). Prints "listening <port>" when ready.
 'use strict';
@@ -13,6 +14,15 @@ app.use(methodOverride('X-HTTP-Method-Override'));
 app.use(methodOverride('X-HTTP-Method'));
 app.use(methodOverride('X-Method-Override'));
 app.use(methodOverride('_method'));
+// The body getter method-override's README shows, for HTML forms.
+app.use(express.urlencoded({ extended: false }));
+app.use(methodOverride((req) => {
+  if (req.body && typeof req.body === 'object' && '_method' in req.body) {
+    const method = req.body._method;
+    delete req.body._method;
+    return method;
+  }
+}));
 app.use((req, res, next) => {
   seen.push({ method: req.method, path: req.path, user: req.get('X-Latch-User') || '' });
   next();
