@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"syscall"
 )
 
 const (
@@ -231,7 +232,33 @@ func big64(v int) []byte {
 
 // warnIfExposed logs when a secret key file is readable by group or others.
 func warnIfExposed(log *slog.Logger, path string) {
-	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		log.Warn("signing key file is readable by group or others", slog.String("file", path), slog.String("mode", fi.Mode().Perm().String()))
+	fi, err := os.Stat(path)
+	if err != nil || !exposed(fi) {
+		return
 	}
+	log.Warn("signing key file is readable by group or others", slog.String("file", path), slog.String("mode", fi.Mode().Perm().String()))
+}
+
+// exposed reports whether a key file may be read or written by others, or
+// by a group other than the process's own groups. A file of mode 0440
+// owned by one of the process's groups, as the kubelet mounts a Secret
+// with fsGroup set, is not.
+func exposed(fi os.FileInfo) bool {
+	perm := fi.Mode().Perm()
+	if perm&0o007 != 0 || perm&0o020 != 0 {
+		return true
+	}
+	if perm&0o040 == 0 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return true
+	}
+	gid := int(st.Gid)
+	if gid == os.Getgid() {
+		return false
+	}
+	groups, _ := os.Getgroups()
+	return !slices.Contains(groups, gid)
 }
