@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -19,7 +20,7 @@ var overrideHeaders = []string{"X-Http-Method-Override", "X-Http-Method", "X-Met
 // overrideParam is the query (and form) parameter with the same use.
 const overrideParam = "_method"
 
-// Errors for methods latch refuses before reading the path.
+// Errors for methods and method overrides latch refuses.
 var (
 	errMethodCase = &Error{Status: http.StatusBadRequest, Name: NameBadData,
 		Message: "The request method must be an upper-case token."}
@@ -27,6 +28,14 @@ var (
 		Message: "latch does not forward CONNECT or TRACE requests."}
 	errOverride = &Error{Status: http.StatusBadRequest, Name: NameBadData,
 		Message: "A method override (X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override or _method) must name a method."}
+	errOverrides = &Error{Status: http.StatusBadRequest, Name: NameBadData,
+		Message: fmt.Sprintf("A request may name at most %d methods in method overrides.", maxOverrides)}
+	errFormTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Name: NamePayloadTooLarge,
+		Message: "A form body on a protected path may be at most 1 MiB: latch reads it for a _method override."}
+	errFormMalformed = &Error{Status: http.StatusBadRequest, Name: NameBadData,
+		Message: "The multipart form body could not be read."}
+	errBodyUnread = &Error{Status: http.StatusBadRequest, Name: NameBadData,
+		Message: "The request body could not be read."}
 )
 
 // CheckMethod is checkMethod for `latch policy explain`: nil, or the
@@ -126,14 +135,6 @@ const maxFormScan = 1 << 20
 // request: each is decided on every reading.
 const maxOverrides = 4
 
-var (
-	errFormTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Name: NamePayloadTooLarge,
-		Message: "A form body on a protected path may be at most 1 MiB: latch reads it for a _method override."}
-	errFormMalformed = &Error{Status: http.StatusBadRequest, Name: NameBadData,
-		Message: "The multipart form body could not be read."}
-	errOverrides = &Error{Status: http.StatusBadRequest, Name: NameBadData,
-		Message: "A request may name at most 4 methods in method overrides."}
-)
 
 // formOverrides finds _method fields in the body of a POST, where Rails
 // (Rack), Laravel and express's method-override (with a body getter) read
@@ -157,7 +158,7 @@ func formOverrides(r *http.Request, add func(string) *Error) *Error {
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, maxFormScan+1))
 	if err != nil {
-		return &Error{Status: http.StatusBadRequest, Name: NameBadData, Message: "The request body could not be read."}
+		return errBodyUnread
 	}
 	if len(buf) > maxFormScan {
 		return errFormTooLarge
