@@ -135,7 +135,6 @@ const maxFormScan = 1 << 20
 // request: each is decided on every reading.
 const maxOverrides = 4
 
-
 // formOverrides finds _method fields in the body of a POST, where Rails
 // (Rack), Laravel and express's method-override (with a body getter) read
 // them. Like Rack, it takes the media type as the Content-Type's text before
