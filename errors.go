@@ -25,6 +25,10 @@ var (
 	// in time (a networked backend), or is closed; the operation may or may
 	// not have taken effect.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrSessionNotFound means no live browser session has that key: it
+	// never existed, was ended (logout, or a change of the user's
+	// password, roles or existence), or is past its Expires.
+	ErrSessionNotFound = errors.New("session not found")
 )
 
 // RateLimitError refuses a reset link for a user who was issued one less
