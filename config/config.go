@@ -28,8 +28,14 @@ type Config struct {
 	// DataDir holds the bbolt store (latch.db). Default ./data.
 	DataDir string `yaml:"data_dir"`
 	// PublicURL is the externally visible base of latch, used in links
-	// latch builds. Default http://<listen>.
+	// latch builds. Default http://<listen>. With https, the session
+	// cookie is __Host-latch_session (Secure).
 	PublicURL string `yaml:"public_url"`
+	// Namespace is the path prefix under which latch serves its own pages
+	// and APIs (login, logout, me, reset page, JWKS, user management), as
+	// oauth2-proxy uses /oauth2/. Nothing under it reaches the upstream.
+	// Default /.latch.
+	Namespace string `yaml:"namespace"`
 
 	// UpstreamTimeout bounds the wait for the upstream's response headers
 	// (504 when it passes). Default 30s. Streaming bodies are not limited.
@@ -53,12 +59,13 @@ type Config struct {
 	// MaxIdleConnsPerHost sizes the upstream keep-alive pool. Default 256.
 	MaxIdleConnsPerHost int `yaml:"max_idle_conns_per_host"`
 
-	Policy Policy `yaml:"policy"`
-	Auth   Auth   `yaml:"auth"`
-	Reset  Reset  `yaml:"reset"`
-	Login  Login  `yaml:"login"`
-	Store  Store  `yaml:"store"`
-	Log    Log    `yaml:"log"`
+	Policy  Policy  `yaml:"policy"`
+	Auth    Auth    `yaml:"auth"`
+	Reset   Reset   `yaml:"reset"`
+	Login   Login   `yaml:"login"`
+	Session Session `yaml:"session"`
+	Store   Store   `yaml:"store"`
+	Log     Log     `yaml:"log"`
 }
 
 // Policy configures the Casbin files and which paths need authorization.
@@ -95,9 +102,18 @@ type Auth struct {
 	SigningKeyFile string `yaml:"signing_key_file"`
 	// APITokensFile lists SHA-256 hashes of static API tokens. Optional.
 	APITokensFile string `yaml:"api_tokens_file"`
-	// StripAuthorization removes the Authorization header before
-	// forwarding. Default false.
-	StripAuthorization bool `yaml:"strip_authorization"`
+	// Handoff says what the upstream receives for an authenticated
+	// request, per path prefix: each entry is "<prefix> <mode>", the
+	// longest matching prefix wins, and other paths use mode headers.
+	// Modes: headers (remove the credential latch consumed, set the
+	// identity headers), jwt (the same, plus Authorization: Bearer with a
+	// short-lived JWT latch signs for the upstream; its key is at
+	// <namespace>/jwks.json) and passthrough (Authorization as sent). In
+	// every mode a credential latch did not recognise is forwarded
+	// untouched, and latch's session cookie never is. It replaces
+	// strip_authorization. Default: none (headers everywhere).
+	Handoff    []string   `yaml:"handoff"`
+	HandoffJWT HandoffJWT `yaml:"handoff_jwt"`
 	// UserHeader carries the authenticated subject upstream. Default
 	// X-Latch-User.
 	UserHeader string `yaml:"user_header"`
@@ -105,6 +121,14 @@ type Auth struct {
 	// Default X-Latch-Roles.
 	RolesHeader string `yaml:"roles_header"`
 	JWT         JWT    `yaml:"jwt"`
+}
+
+// HandoffJWT configures the tokens of handoff mode jwt.
+type HandoffJWT struct {
+	// Audience is the tokens' aud. Default "upstream".
+	Audience string `yaml:"audience"`
+	// TTL is their lifetime; latch reuses one for half of it. Default 5m.
+	TTL Duration `yaml:"ttl"`
 }
 
 // JWT configures token verification.
@@ -134,7 +158,7 @@ type JWT struct {
 // Reset configures the reset-password flow.
 type Reset struct {
 	// URL is the page reset links point at; the token is appended as
-	// ?token=. Default <public_url>/reset-password.
+	// ?token=. Default <public_url><namespace>/reset-password.
 	URL string `yaml:"url"`
 	// TTL is how long a reset token lives. Default 24h.
 	TTL Duration `yaml:"ttl"`
@@ -145,7 +169,17 @@ type Reset struct {
 	SweepInterval Duration `yaml:"sweep_interval"`
 }
 
-// Login configures POST /auth/simple/login.
+// Session configures browser sessions: the cookie latch sets when a
+// user signs in on its login page.
+type Session struct {
+	// IdleTimeout ends a session unused for this long. Default 12h.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// AbsoluteTimeout ends a session this long after sign-in, however
+	// used. Default 168h (7 days).
+	AbsoluteTimeout Duration `yaml:"absolute_timeout"`
+}
+
+// Login configures the login route, <namespace>/login.
 type Login struct {
 	// MaxConcurrent bounds concurrent password hashes; beyond it login
 	// answers 503 at once. Default 0: half the CPUs, at least 1.
@@ -233,6 +267,7 @@ func Default() *Config {
 		Listen:              "127.0.0.1:8080",
 		AdminListen:         "127.0.0.1:9091",
 		DataDir:             "data",
+		Namespace:           "/.latch",
 		UpstreamTimeout:     Duration(30 * time.Second),
 		DialTimeout:         Duration(5 * time.Second),
 		IdleTimeout:         Duration(90 * time.Second),
@@ -261,7 +296,9 @@ func Default() *Config {
 				RolesClaim:   "roles",
 				TTL:          Duration(time.Hour),
 			},
+			HandoffJWT: HandoffJWT{Audience: "upstream", TTL: Duration(5 * time.Minute)},
 		},
+		Session: Session{IdleTimeout: Duration(12 * time.Hour), AbsoluteTimeout: Duration(168 * time.Hour)},
 		Reset: Reset{
 			TTL:           Duration(24 * time.Hour),
 			MinInterval:   Duration(time.Minute),
@@ -317,8 +354,11 @@ func (c *Config) fillDerived() {
 		c.PublicURL = "http://" + c.Listen
 	}
 	c.PublicURL = strings.TrimRight(c.PublicURL, "/")
+	if c.Namespace != "/" {
+		c.Namespace = strings.TrimRight(c.Namespace, "/")
+	}
 	if c.Reset.URL == "" {
-		c.Reset.URL = c.PublicURL + "/reset-password"
+		c.Reset.URL = c.PublicURL + c.Namespace + "/reset-password"
 	}
 }
 

@@ -42,7 +42,12 @@ func TestLoadErrors(t *testing.T) {
 		{"int-as-float.yaml", `line 2: max_body_bytes: want a whole number, not "1.5"`},
 		{"int-quoted.yaml", `line 3: login.max_concurrent: want a whole number, not "4"`},
 		{"bool-as-string.yaml", `line 2: admin_pprof: want true or false, not "maybe"`},
-		{"bool-as-list.yaml", `line 3: auth.strip_authorization: want true or false, not a list`},
+		{"bool-as-list.yaml", `line 2: admin_pprof: want true or false, not a list`},
+		{"strip-authorization.yaml", `line 3: "auth.strip_authorization" was replaced by auth.handoff`},
+		{"handoff-bad.yaml", `auth.handoff[0]: "/api/client/" is not "<path prefix> <mode>"`},
+		{"handoff-bad.yaml", `auth.handoff[1]: "/api/ token" names no mode latch knows (headers, jwt or passthrough)`},
+		{"handoff-bad.yaml", `auth.handoff[2]: "api/ jwt" does not start with a clean absolute path prefix`},
+		{"namespace-bad.yaml", `namespace: "/.Latch/x" is not a path prefix like /.latch`},
 		{"float-as-string.yaml", `line 3: policy.max_rule_drop: want a number, not "half"`},
 		{"bad-rule-drop.yaml", `policy.max_rule_drop: 1.5 must be in (0, 1]`},
 		{"bad-log-format.yaml", `log.format: "xml" is not json or text`},
@@ -90,7 +95,7 @@ func TestLoadMinimalDefaults(t *testing.T) {
 		{"listen", c.Listen, "127.0.0.1:8080"},
 		{"admin_listen", c.AdminListen, "127.0.0.1:9091"},
 		{"public_url", c.PublicURL, "http://127.0.0.1:8080"},
-		{"reset.url", c.Reset.URL, "http://127.0.0.1:8080/reset-password"},
+		{"reset.url", c.Reset.URL, "http://127.0.0.1:8080/.latch/reset-password"},
 		{"policy.model", c.Policy.Model, filepath.Join(abs, "policies/model.conf")},
 		{"data_dir", c.DataDir, filepath.Join(abs, "data")},
 		{"policy.protect", strings.Join(c.Policy.Protect, ","), "/api/admin/"},
@@ -113,7 +118,7 @@ func TestLoadFull(t *testing.T) {
 	if c.PublicURL != "https://unleash.example.com" {
 		t.Errorf("public_url: got %q, want trailing slash trimmed", c.PublicURL)
 	}
-	if c.Reset.URL != "https://unleash.example.com/reset-password" {
+	if c.Reset.URL != "https://unleash.example.com/.latch/reset-password" {
 		t.Errorf("reset.url: got %q", c.Reset.URL)
 	}
 	if c.UpstreamTimeout.D() != 10*time.Second || c.Auth.JWT.Leeway.D() != 10*time.Second {
@@ -132,7 +137,7 @@ func TestEnvOverrides(t *testing.T) {
 		"LATCH_UPSTREAM=http://10.0.0.1:9000",
 		"LATCH_POLICY_RULES=/etc/latch/rules.csv",
 		"LATCH_UPSTREAM_TIMEOUT=2s",
-		"LATCH_AUTH_STRIP_AUTHORIZATION=true",
+		"LATCH_AUTH_HANDOFF=/api/client/ passthrough, /api/ jwt",
 		"LATCH_POLICY_PROTECT=/a/, /b/",
 		"LATCH_LOGIN_MAX_CONCURRENT=7",
 		"PATH=/usr/bin",
@@ -150,8 +155,8 @@ func TestEnvOverrides(t *testing.T) {
 	if c.UpstreamTimeout.D() != 2*time.Second {
 		t.Errorf("upstream_timeout: got %v", c.UpstreamTimeout)
 	}
-	if !c.Auth.StripAuthorization {
-		t.Error("auth.strip_authorization: got false")
+	if got := strings.Join(c.Auth.Handoff, "|"); got != "/api/client/ passthrough|/api/ jwt" {
+		t.Errorf("auth.handoff: got %q", got)
 	}
 	if got := strings.Join(c.Policy.Protect, "|"); got != "/a/|/b/" {
 		t.Errorf("policy.protect: got %q", got)
@@ -175,7 +180,7 @@ func TestEnvErrors(t *testing.T) {
 		{"LATCH_PORT_8080_TCP_PROTO=udp", `LATCH_PORT_8080_TCP_PROTO: no such configuration key`},
 		{"LATCH_SERVICE_PORT=http", `LATCH_SERVICE_PORT: no such configuration key`},
 		{"LATCH_LOGIN_MAX_CONCURRENT=many", `"many" is not an integer`},
-		{"LATCH_AUTH_STRIP_AUTHORIZATION=yes please", `is not true or false`},
+		{"LATCH_ADMIN_PPROF=yes please", `is not true or false`},
 		{"LATCH_UPSTREAM=ftp://x", `upstream: "ftp://x" is not an http(s) URL`},
 	}
 	for _, tt := range tests {

@@ -176,6 +176,10 @@ func (ch *checker) mapping(n *yaml.Node, t reflect.Type, path string) {
 		}
 		seen[k.Value] = k.Line
 		f, ok := fieldByKey(t, k.Value)
+		if !ok && full == "auth.strip_authorization" {
+			ch.fail(k, "%q was replaced by auth.handoff: mode headers, the default, removes the credential latch consumed; list \"<prefix> passthrough\" where the upstream needs Authorization as sent", full)
+			continue
+		}
 		if !ok {
 			ch.fail(k, "unknown key %q%s", full, suggest(t, path, k.Value))
 			continue

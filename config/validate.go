@@ -78,6 +78,13 @@ func (c *Config) Validate() error {
 	httpURL("public_url", c.PublicURL, true)
 	httpURL("reset.url", c.Reset.URL, true)
 	required("data_dir", c.DataDir)
+	if ns := c.Namespace; len(ns) < 2 || ns[0] != '/' || strings.Trim(ns, "/") == "" ||
+		strings.IndexFunc(ns, func(r rune) bool {
+			return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z')
+		}) >= 0 || strings.Contains(ns, "//") || strings.Contains(ns, "/./") || strings.Contains(ns, "/../") ||
+		strings.HasSuffix(ns, "/.") || strings.HasSuffix(ns, "/..") {
+		bad("namespace", ns, "is not a path prefix like /.latch (lower-case letters, digits, '.', '-', '_', not / alone)")
+	}
 	positive("upstream_timeout", c.UpstreamTimeout)
 	positive("dial_timeout", c.DialTimeout)
 	positive("idle_timeout", c.IdleTimeout)
@@ -128,6 +135,22 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	for i, h := range c.Auth.Handoff {
+		prefix, mode, ok := strings.Cut(strings.TrimSpace(h), " ")
+		mode = strings.TrimSpace(mode)
+		switch {
+		case !ok || strings.ContainsAny(mode, " \t"):
+			bad(fmt.Sprintf("auth.handoff[%d]", i), h, "is not \"<path prefix> <mode>\" (like \"/api/client/ passthrough\")")
+		case !strings.HasPrefix(prefix, "/") || strings.ContainsAny(prefix, "?#\\%;") || strings.Contains(prefix, ".."):
+			bad(fmt.Sprintf("auth.handoff[%d]", i), h, "does not start with a clean absolute path prefix")
+		case mode != "headers" && mode != "jwt" && mode != "passthrough":
+			bad(fmt.Sprintf("auth.handoff[%d]", i), h, "names no mode latch knows (headers, jwt or passthrough)")
+		}
+	}
+	required("auth.handoff_jwt.audience", c.Auth.HandoffJWT.Audience)
+	positive("auth.handoff_jwt.ttl", c.Auth.HandoffJWT.TTL)
+	positive("session.idle_timeout", c.Session.IdleTimeout)
+	positive("session.absolute_timeout", c.Session.AbsoluteTimeout)
 	httpURL("auth.jwt.jwks_url", c.Auth.JWT.JWKSURL, false)
 	positive("auth.jwt.jwks_refresh", c.Auth.JWT.JWKSRefresh)
 	positive("auth.jwt.ttl", c.Auth.JWT.TTL)
