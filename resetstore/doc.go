@@ -1,6 +1,7 @@
 // Package resetstore owns latch's single bbolt data file: user accounts,
-// their argon2id password hashes, password-reset tokens and the indexes that
-// keep those tokens cheap to expire.
+// their argon2id password hashes, password-reset tokens, browser sessions
+// and the indexes that keep tokens and sessions cheap to expire and to end
+// by user.
 //
 // # What is stored
 //
@@ -24,6 +25,22 @@
 // kept until its original expiry, so that replaying it reports latch.ErrUsedToken
 // rather than latch.ErrInvalidToken; after that Sweep removes it. Expiry is checked
 // on every read, so a store that is never swept is still correct, only larger.
+//
+// # Browser sessions
+//
+// A browser session (latch.BrowserSession) is stored under its key, the hex
+// SHA-256 of the session cookie's secret; the store never sees the secret.
+// Only keys latch.ValidSessionKey accepts (64 lower-case hex digits) are
+// used; any other is refused with latch.ErrSessionNotFound. A session is
+// live while the store's clock (Options.Now) is before its Expires; it is
+// indexed by user, so that setting a user's password (SetPassword,
+// RedeemResetToken), roles (SetRoles) or existence (DeleteUser, Import)
+// ends all of the user's sessions in the transaction of that change.
+// CreateBrowserSession refuses a session whose Generation is not its
+// user's (ErrStaleSession), so a login checked before such a change cannot
+// begin a session after it. Sweep removes expired sessions with expired
+// tokens. Export does not carry sessions: after a migration, users log in
+// again.
 //
 // # Durability and group commit
 //

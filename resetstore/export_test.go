@@ -8,6 +8,10 @@ const (
 	BucketTokens      = bucketTokens
 	BucketTokenExpiry = bucketTokenExpiry
 	BucketUserTokens  = bucketUserTokens
+
+	BucketSessions      = bucketSessions
+	BucketSessionExpiry = bucketSessionExpiry
+	BucketUserSessions  = bucketUserSessions
 )
 
 // BucketLen returns the number of keys in the named bucket.

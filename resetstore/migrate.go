@@ -78,7 +78,8 @@ type TokenRecord struct {
 
 // Export calls fn with every user (ordered by email), then with every token
 // that has not expired, used or not, all from one consistent read. It stops
-// at fn's first error and returns it.
+// at fn's first error and returns it. Browser sessions are not exported:
+// they are ephemeral, and after a migration their users log in again.
 func (s *Store) Export(ctx context.Context, fn func(Record) error) error {
 	done, err := s.enter(ctx)
 	if err != nil {
@@ -116,7 +117,8 @@ func (s *Store) Export(ctx context.Context, fn func(Record) error) error {
 }
 
 // Import writes recs in one transaction: a user replaces the stored user of
-// that email (its tokens stay), a token replaces the stored token of that
+// that email (its tokens stay, its browser sessions end, as with any change
+// of a user's password or roles), a token replaces the stored token of that
 // hash. A token whose user is neither stored nor earlier in recs is refused
 // with an error wrapping latch.ErrUserNotFound, and then nothing is written;
 // expired tokens are skipped. Emails are normalised as AddUser does.
@@ -139,6 +141,9 @@ func (s *Store) Import(ctx context.Context, recs []Record) error {
 				}
 				r := u.clone()
 				r.Email = key
+				if _, err := dropUserSessions(tx, key); err != nil {
+					return err
+				}
 				if err := putUser(tx, r); err != nil {
 					return err
 				}

@@ -13,10 +13,11 @@ import (
 // The rules below are exported for the other backend (etcdstore), so that
 // every backend applies them exactly as this one does and a record copied
 // between them (see Export) means the same thing. So are NewToken,
-// ParseToken and TokenHash (token.go), HashPassword (password.go) and
-// ErrTokenExpired (errors.go). The rules shared beyond the stores (email
-// folding, password rules) are the root package's: latch.NormalizeEmail,
-// latch.PasswordProblems.
+// ParseToken and TokenHash (token.go), HashPassword (password.go),
+// ErrTokenExpired and the session errors (errors.go). The rules shared
+// beyond the stores (email folding, the shape of a session key, password
+// rules) are the root package's: latch.NormalizeEmail,
+// latch.ValidSessionKey, latch.PasswordProblems.
 
 // CheckRateLimit returns a *latch.RateLimitError if the user was issued a
 // reset token less than minInterval before now, so that every backend
@@ -74,4 +75,33 @@ func NewGeneration(prev uint64) uint64 {
 			return g
 		}
 	}
+}
+
+// SessionLive is every backend's liveness rule for a stored session: it is
+// live while now is before its Expires, as reset tokens are.
+func SessionLive(s latch.BrowserSession, now time.Time) bool { return now.Before(s.Expires) }
+
+// CheckNewSession is every backend's check of a session about to be
+// created for the user rec (rec.Email already folded): the session must
+// begin in the user's current Generation and must not already be expired
+// at now.
+func CheckNewSession(rec *UserRecord, s latch.BrowserSession, now time.Time) error {
+	if s.Generation != rec.Generation {
+		return ErrStaleSession
+	}
+	if !SessionLive(s, now) {
+		return ErrSessionExpired
+	}
+	return nil
+}
+
+// NewSessionEmail folds s.Email as the stores fold emails, for
+// CreateBrowserSession. An address NormalizeEmail refuses belongs to no
+// user: the error is both latch.ErrUserNotFound and latch.ErrInvalidEmail.
+func NewSessionEmail(email string) (string, error) {
+	key, err := latch.NormalizeEmail(email)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", latch.ErrUserNotFound, err)
+	}
+	return key, nil
 }

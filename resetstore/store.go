@@ -28,11 +28,26 @@ const (
 	// bucketUserTokens indexes tokens by user: key is the lowercased email,
 	// a zero byte, then the 32-byte token hash; the value is empty.
 	bucketUserTokens = "user_tokens"
+	// bucketSessions maps a browser session's key (the 32 bytes its hex
+	// key spells) to a JSON sessionRecord.
+	bucketSessions = "sessions"
+	// bucketSessionExpiry indexes sessions by expiry as bucketTokenExpiry
+	// indexes tokens: 8-byte big-endian Expires in Unix nanoseconds, then
+	// the 32-byte key; the value is empty. Sweep walks it.
+	bucketSessionExpiry = "session_expiry"
+	// bucketUserSessions indexes sessions by user as bucketUserTokens
+	// indexes tokens: the lowercased email, a zero byte, then the 32-byte
+	// key; the value is empty. A change of the user's password, roles or
+	// existence walks it to end the user's sessions.
+	bucketUserSessions = "user_sessions"
 )
 
+// schemaVersion stays 1 with the session buckets: Open creates missing
+// buckets, and a file without sessions reads as one whose sessions ended.
 const schemaVersion = 1
 
-var allBuckets = []string{bucketMeta, bucketUsers, bucketTokens, bucketTokenExpiry, bucketUserTokens}
+var allBuckets = []string{bucketMeta, bucketUsers, bucketTokens, bucketTokenExpiry, bucketUserTokens,
+	bucketSessions, bucketSessionExpiry, bucketUserSessions}
 
 // Defaults for zero Options fields.
 const (

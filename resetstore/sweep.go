@@ -12,10 +12,12 @@ import (
 // defaultSweepBatch bounds how many records one Sweep transaction deletes.
 const defaultSweepBatch = 1000
 
-// Sweep deletes every token whose expiry has passed, used or not, walking the
-// expiry index from its oldest entry. Used tokens are kept until their
-// expiry so that replays report latch.ErrUsedToken. It returns how many records it
-// removed; on error, the count is of those already committed.
+// Sweep deletes every token whose expiry has passed, used or not, and every
+// browser session past its Expires, walking the two expiry indexes from
+// their oldest entries. Used tokens are kept until their expiry so that
+// replays report latch.ErrUsedToken. It returns how many records (tokens
+// and sessions) it removed; on error, the count is of those already
+// committed. Expiry is checked on every read, so Sweep only reclaims space.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
 	done, err := s.enter(ctx)
 	if err != nil {
@@ -23,19 +25,39 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	}
 	defer done()
 
+	tokens, err := s.sweepIndex(ctx, bucketTokenExpiry, s.sweepToken)
+	if tokens > 0 {
+		s.log.Debug("swept expired reset tokens", "removed", tokens)
+	}
+	if err != nil {
+		return tokens, err
+	}
+	sessions, err := s.sweepIndex(ctx, bucketSessionExpiry, s.sweepSession)
+	if sessions > 0 {
+		s.log.Debug("swept expired browser sessions", "removed", sessions)
+	}
+	return tokens + sessions, err
+}
+
+// sweepIndex deletes the entries of an expiry index (bucketTokenExpiry's
+// layout) whose expiry is at or before the clock, at most s.sweepBatch per
+// transaction, calling drop in the same transaction for each well-formed
+// entry's 32-byte id. drop reports whether it removed a record; the count
+// of those is returned.
+func (s *Store) sweepIndex(ctx context.Context, index string, drop func(tx *bolt.Tx, id [32]byte) (bool, error)) (int, error) {
 	removed := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return removed, err
 		}
 		n, seen := 0, 0
-		now := s.now()
-		// Keys below limit have expiry <= now: expired (see checkToken).
-		limit := expiryKey(now.Add(1), TokenHash{})
+		// Keys below limit have expiry <= now: expired (see checkToken and
+		// SessionLive).
+		limit := expiryKey(s.now().Add(1), TokenHash{})
 		err := s.update(func(tx *bolt.Tx) error {
 			n = 0
 			var keys [][]byte
-			c := tx.Bucket([]byte(bucketTokenExpiry)).Cursor()
+			c := tx.Bucket([]byte(index)).Cursor()
 			for k, _ := c.First(); k != nil && len(keys) < s.sweepBatch; k, _ = c.Next() {
 				if bytes.Compare(k, limit) >= 0 {
 					break
@@ -44,24 +66,23 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 			}
 			seen = len(keys)
 			for _, k := range keys {
-				if err := tx.Bucket([]byte(bucketTokenExpiry)).Delete(k); err != nil {
+				if err := tx.Bucket([]byte(index)).Delete(k); err != nil {
 					return err
 				}
-				h, ok := expiryKeyHash(k)
+				id, ok := expiryKeyHash(k)
 				if !ok {
-					// A damaged index entry: it names no token, so it
+					// A damaged index entry: it names no record, so it
 					// only goes (and is not counted).
-					s.log.Warn("removed a malformed token expiry index entry", "len", len(k))
+					s.log.Warn("removed a malformed expiry index entry", "index", index, "len", len(k))
 					continue
 				}
-				r, err := getToken(tx, h)
+				ok, err := drop(tx, id)
 				if err != nil {
 					return err
 				}
-				if err := deleteToken(tx, h, r); err != nil {
-					return err
+				if ok {
+					n++
 				}
-				n++
 			}
 			return nil
 		})
@@ -70,12 +91,29 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 		}
 		removed += n
 		if seen < s.sweepBatch {
-			if removed > 0 {
-				s.log.Debug("swept expired reset tokens", "removed", removed)
-			}
 			return removed, nil
 		}
 	}
+}
+
+// sweepToken deletes an expired token's record and its user index entry.
+// It counts even when the record is already gone, as Sweep always has.
+func (s *Store) sweepToken(tx *bolt.Tx, h TokenHash) (bool, error) {
+	r, err := getToken(tx, h)
+	if err != nil {
+		return false, err
+	}
+	return true, deleteToken(tx, h, r)
+}
+
+// sweepSession deletes an expired session's record and its user index
+// entry; a dangling expiry entry (no record) is not counted.
+func (s *Store) sweepSession(tx *bolt.Tx, id sessionID) (bool, error) {
+	r, err := getSession(tx, id)
+	if err != nil || r == nil {
+		return false, err
+	}
+	return true, deleteSession(tx, id, r)
 }
 
 // RunSweeper calls Sweep every interval (zero or negative means one minute)
@@ -96,7 +134,7 @@ func (s *Store) RunSweeper(ctx context.Context, every time.Duration) {
 			if errors.Is(err, ErrClosed) || ctx.Err() != nil {
 				return
 			}
-			s.log.Warn("sweeping reset tokens failed", "err", err)
+			s.log.Warn("sweeping expired tokens and sessions failed", "err", err)
 		}
 	}
 }

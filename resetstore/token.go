@@ -248,7 +248,8 @@ func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, t
 
 // RedeemResetToken uses the token to set its user's password, and returns
 // the user's email. Checking the token, marking it used, setting the
-// password and expiring the user's other tokens happen in one transaction,
+// password, expiring the user's other tokens and ending the user's browser
+// sessions happen in one transaction,
 // so a token works exactly once however many callers race for it. Errors:
 // ErrEmptyPassword, latch.ErrInvalidToken, latch.ErrUsedToken.
 func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string) (string, error) {
@@ -306,6 +307,9 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 			return err
 		}
 		if _, err := dropUserTokens(tx, u.Email, true); err != nil {
+			return err
+		}
+		if _, err := dropUserSessions(tx, u.Email); err != nil {
 			return err
 		}
 		email = u.Email

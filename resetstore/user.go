@@ -119,7 +119,8 @@ func (s *Store) ListUsers(ctx context.Context) ([]latch.User, error) {
 	return users, err
 }
 
-// DeleteUser removes the user and all of the user's reset tokens.
+// DeleteUser removes the user, all of the user's reset tokens and all of
+// the user's browser sessions, in one transaction.
 func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	key, err := latch.NormalizeEmail(email)
 	if err != nil {
@@ -139,6 +140,9 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 		if _, err := dropUserTokens(tx, key, false); err != nil {
 			return err
 		}
+		if _, err := dropUserSessions(tx, key); err != nil {
+			return err
+		}
 		return users.Delete([]byte(key))
 	})
 	if err == nil {
@@ -147,9 +151,10 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	return err
 }
 
-// SetRoles replaces the user's roles. It keeps the user's Generation: a
-// session serves the roles stored now (see proxy's session check), so a
-// role change takes effect without ending it.
+// SetRoles replaces the user's roles and, in the same transaction, ends
+// all of the user's browser sessions. It keeps the user's Generation: a
+// login token serves the roles stored now (see proxy's session check), so
+// a role change takes effect without ending it.
 func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (latch.User, error) {
 	key, err := latch.NormalizeEmail(email)
 	if err != nil {
@@ -169,13 +174,17 @@ func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (lat
 		}
 		r.Roles = cloneRoles(roles)
 		u = r.User()
+		if _, err := dropUserSessions(tx, key); err != nil {
+			return err
+		}
 		return putUser(tx, r)
 	})
 	return u, err
 }
 
-// SetPassword sets the user's password and expires all of the user's unused
-// reset tokens. The password must not be empty.
+// SetPassword sets the user's password and, in the same transaction,
+// expires all of the user's unused reset tokens and ends all of the user's
+// browser sessions. The password must not be empty.
 func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 	key, err := latch.NormalizeEmail(email)
 	if err != nil {
@@ -204,6 +213,9 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 		r.PasswordHash, r.PasswordChanged = h, now
 		r.Generation = NewGeneration(r.Generation)
 		if err := putUser(tx, r); err != nil {
+			return err
+		}
+		if _, err := dropUserSessions(tx, key); err != nil {
 			return err
 		}
 		_, err = dropUserTokens(tx, key, true)
