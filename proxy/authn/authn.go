@@ -100,7 +100,8 @@ const (
 	KindAPIToken = "api_token"
 )
 
-// ErrNoSigningKey is returned by Mint when Options.SigningKeyFile is empty.
+// ErrNoSigningKey is returned by Mint, MintSession, MintUpstream and JWKS
+// when Options.SigningKeyFile is empty.
 var ErrNoSigningKey = errors.New("authn: no signing key configured")
 
 // errNotReady is returned by Ready and, wrapped, by Authenticate when a
@@ -123,6 +124,8 @@ type Authenticator struct {
 	jwks   atomic.Pointer[jwksKeys]
 	tokens atomic.Pointer[tokenTable] // nil without APITokensFile
 	cache  *tokenCache
+
+	upstream *upstreamCache // tokens MintUpstream signed
 
 	refreshMu sync.Mutex
 	inflight  *flight   // the JWKS fetch in progress, if any
@@ -173,6 +176,8 @@ func New(opts Options) (*Authenticator, error) {
 		now:    opts.Now,
 		client: opts.HTTPClient,
 		cache:  newTokenCache(maxCachedTokens),
+
+		upstream: newUpstreamCache(maxUpstreamTokens),
 	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)

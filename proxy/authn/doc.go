@@ -69,6 +69,20 @@
 // user is gone, and takes the user's roles from the store. A gen claim is
 // only read from Own tokens; in another issuer's token it means nothing.
 //
+// # Tokens for the upstream
+//
+// MintUpstream signs the short-lived token latch hands to the upstream in
+// place of the credential it consumed (iss, sub, aud = [audience], iat,
+// nbf, exp, jti, roles, email when sub is an address, latch_handoff), and
+// JWKS returns the JSON Web Key Set the upstream verifies it with. Both
+// need an Ed25519 signing key: a secret cannot be published, so with an
+// HMAC secret they return ErrHMACSigningKey (CanPublish asks beforehand).
+// A token is reused for the same subject, roles, audience and ttl until
+// half its lifetime has passed (at most 10,000 are remembered), so calling
+// MintUpstream on every request costs a map lookup. Authenticate refuses
+// latch's own tokens carrying latch_handoff (bad_audience): a token handed
+// to an upstream is never a credential for latch itself.
+//
 // Successful JWT verifications are cached by the SHA-256 of the whole token
 // (at most 10,000 entries) until the token's exp; the cache is cleared when a
 // JWKS key disappears, and Invalidate drops a subject's entries. Invalidate

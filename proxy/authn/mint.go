@@ -52,13 +52,7 @@ func (a *Authenticator) mint(sub string, roles []string, ttl time.Duration, gen 
 	precise := a.now()
 	now := precise.Truncate(time.Second)
 	exp = now.Add(ttl.Truncate(time.Second))
-	iss, aud := a.opts.Issuer, a.opts.Audience
-	if iss == "" {
-		iss = DefaultIssuer
-	}
-	if aud == "" {
-		aud = DefaultAudience
-	}
+	iss, aud := a.ownIssuer(), a.ownAudience()
 	if roles == nil {
 		roles = []string{}
 	}

@@ -43,6 +43,7 @@ type tokenClaims struct {
 	hasGen   bool
 	genErr   error
 	claimErr error
+	handoff  bool // handoffClaim is present
 }
 
 // generationClaim carries the user's session generation in latch's login
@@ -89,6 +90,7 @@ func (c *tokenClaims) UnmarshalJSON(b []byte) error {
 			c.genErr = fmt.Errorf("%w: %s claim is not a generation", errBadClaims, generationClaim)
 		}
 	}
+	_, c.handoff = raw[handoffClaim]
 	if v, ok := raw[issuedNanoClaim]; ok {
 		_ = json.Unmarshal(v, &c.issuedNano) // not an integer: ignored, iat stands
 	}
@@ -233,6 +235,11 @@ func (a *Authenticator) verifyJWT(ctx context.Context, token string, sum [32]byt
 	own := err == nil && a.signedByOwn(parsed, token, lookup.key)
 	if err == nil && own && claims.genErr != nil {
 		err = claims.genErr // a login token whose gen cannot be read
+	}
+	if err == nil && own && claims.handoff {
+		// latch signed it for an upstream (MintUpstream): whoever holds
+		// it there must not be able to replay it to latch.
+		err = fmt.Errorf("%w: latch's token for an upstream", jwt.ErrTokenInvalidAudience)
 	}
 	if err != nil {
 		reason := reasonFor(err)
