@@ -1,7 +1,9 @@
-// Package etcdstore keeps latch's users and reset tokens in etcd, so that
-// several latch replicas (one beside each replica of a backend) share them:
-// a reset link issued through one replica works through every other, a new
-// password works everywhere, and a token still works exactly once.
+// Package etcdstore keeps latch's users, reset tokens and browser sessions
+// in etcd, so that several latch replicas (one beside each replica of a
+// backend) share them: a reset link issued through one replica works
+// through every other, a new password works everywhere, a token still
+// works exactly once, and a browser session ended through one replica is
+// ended in all.
 //
 // It has the methods, the types (latch.User, resetstore.Record) and the
 // sentinel errors of the bbolt store in package resetstore, hashes passwords
@@ -16,9 +18,13 @@
 //	                              password_changed, reset_issued (the rate limit)
 //	tokens/<hex sha256(token)>    JSON token: email, purpose, created, expires, used
 //	usertokens/<email>/<hex>      the user's tokens: "" while live, "used" once redeemed
+//	sessions/<key>                JSON browser session: email, gen, created, last_seen, expires
+//	usersessions/<email>/<key>    the user's browser sessions: ""
 //
-// <email> is lowercased; in usertokens it is path-escaped, so one user's
-// prefix never holds another's keys. Only the SHA-256 of a token is stored.
+// <email> is lowercased; in usertokens and usersessions it is path-escaped,
+// so one user's prefix never holds another's keys. Only the SHA-256 of a
+// token is stored; a session's <key> is already the SHA-256 of its cookie's
+// secret (latch.ValidSessionKey).
 //
 // # Transactions
 //
@@ -36,6 +42,18 @@
 //     re-read and get latch.ErrUsedToken.
 //   - Adding a user requires the key not to exist; deleting one deletes the
 //     user, the index and every token in it.
+//   - Setting a user's password (either way), roles or existence also
+//     deletes the user's session index (one range delete) in the same
+//     transaction. A browser session is live only while both its record and
+//     its index entry exist, so that ends every session of the user however
+//     many there are; the records are deleted after the commit (and by
+//     their leases if that fails). Reading a session therefore costs two
+//     reads: the record, then its index entry.
+//   - Creating a session compares the user key's ModRevision and requires
+//     the session's Generation to be the user's (else
+//     resetstore.ErrStaleSession), so a session never begins for a user
+//     changed since the login was checked. Touching one compares the
+//     record's ModRevision and requires its index entry.
 //
 // # Expiry and leases
 //
@@ -44,7 +62,9 @@
 // [h, h+1h) is attached to the lease of bucket h, whose TTL runs to h+1h
 // plus ten minutes of grace), granted lazily by each Store and reused for
 // every token of that hour: a burst of issuances grants no more than one
-// lease per hour bucket. A used token's record stays until its lease
+// lease per hour bucket. Browser sessions use the same leases, by the hour
+// of their Expires: etcd removes an expired session's keys, Touch keeps the
+// lease, and nothing needs sweeping. Export carries no sessions. A used token's record stays until its lease
 // expires, so a replay answers ErrUsedToken until the token's own expiry.
 // RunSweeper therefore sweeps nothing: it probes etcd so that the
 // latch_store_etcd_up gauge stays current.

@@ -12,7 +12,8 @@ import (
 
 // Export calls fn with every user (ordered by email), then with every token
 // that has not expired, used or not, all read at one revision. It stops at
-// fn's first error and returns it.
+// fn's first error and returns it. Browser sessions are not exported: they
+// are ephemeral, and after a migration their users log in again.
 func (s *Store) Export(ctx context.Context, fn func(resetstore.Record) error) error {
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
@@ -59,7 +60,9 @@ func (s *Store) Export(ctx context.Context, fn func(resetstore.Record) error) er
 }
 
 // Import writes recs: a user replaces the stored user of that email (its
-// tokens stay), a token replaces the stored token of that hash and gets the
+// tokens stay; its browser sessions end, in the transaction writing it, as
+// with any change of a user's password or roles; their records are left
+// to their leases), a token replaces the stored token of that hash and gets the
 // lease of its expiry's hour. A token whose user is neither stored nor
 // earlier in recs is refused with an error wrapping
 // latch.ErrUserNotFound; expired tokens are skipped. Records are
@@ -95,7 +98,7 @@ func (s *Store) Import(ctx context.Context, recs []resetstore.Record) error {
 			}
 			r := *u
 			r.Email, r.Roles = key, slices.Clone(u.Roles)
-			ops = append(ops, s.putUser(&r))
+			ops = append(ops, s.putUser(&r), clientv3.OpDelete(s.userSessionsPrefix(key), clientv3.WithPrefix()))
 			known[key] = true
 		case rec.Token != nil:
 			t := rec.Token

@@ -34,6 +34,9 @@ const (
 	spaceUsers      = "users/"
 	spaceTokens     = "tokens/"
 	spaceUserTokens = "usertokens/"
+	// Browser sessions: see session.go.
+	spaceSessions     = "sessions/"
+	spaceUserSessions = "usersessions/"
 )
 
 // Values of a usertokens entry.

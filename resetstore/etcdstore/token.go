@@ -169,8 +169,8 @@ func (s *Store) ValidateResetToken(ctx context.Context, token string) (string, t
 
 // RedeemResetToken uses the token to set its user's password, and returns
 // the user's email. One transaction, guarded by the token's and the user's
-// ModRevision, marks the token used, sets the password and expires the
-// user's other tokens, so a token works exactly once however many callers,
+// ModRevision, marks the token used, sets the password, expires the
+// user's other tokens and ends the user's browser sessions, so a token works exactly once however many callers,
 // in however many replicas, race for it. Errors: resetstore.ErrEmptyPassword,
 // ErrInvalidToken, ErrUsedToken, ErrUnavailable.
 func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string) (string, error) {
@@ -209,6 +209,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 	defer cancel()
 
 	first := true
+	var ended []string
 	err = s.update(ctx, email, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if !first { // a compare failed: the token may have been used meanwhile
 			if t, err = s.readToken(ctx, h); err != nil {
@@ -235,6 +236,9 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 			}
 		}
 		ops = append(ops, s.dropTokens(email, others)...)
+		end, rest := s.endSessions(email, st.sessions, maxTxnOps-len(ops))
+		ended = rest
+		ops = append(ops, end...)
 		return ops, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.tokenKey(h)), "=", t.rev)}, nil
 	})
 	if leaseNotFound(err) {
@@ -246,6 +250,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 		s.metrics.Reject(err)
 		return "", err
 	}
+	s.dropSessionRecords(ctx, ended)
 	s.metrics.Redeemed.Inc()
 	s.log.Info("password reset redeemed", "email", email)
 	return email, nil

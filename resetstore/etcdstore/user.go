@@ -33,13 +33,17 @@ type userState struct {
 	rev int64                  // the user key's ModRevision
 	// live and used are the hashes in the user's token index.
 	live, used []resetstore.TokenHash
+	// sessions are the keys in the user's session index.
+	sessions []string
 }
 
-// readUser reads the user and the user's token index in one request.
+// readUser reads the user and the user's token and session indexes in one
+// request.
 func (s *Store) readUser(ctx context.Context, email string) (*userState, error) {
 	resp, err := s.cli.Txn(ctx).Then(
 		clientv3.OpGet(s.userKey(email)),
 		clientv3.OpGet(s.userTokensPrefix(email), clientv3.WithPrefix()),
+		clientv3.OpGet(s.userSessionsPrefix(email), clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
 		return nil, s.fail(ctx, err)
@@ -60,6 +64,11 @@ func (s *Store) readUser(ctx context.Context, email string) (*userState, error) 
 			st.used = append(st.used, h)
 		default:
 			st.live = append(st.live, h)
+		}
+	}
+	for _, kv := range resp.Responses[2].GetResponseRange().Kvs {
+		if k, ok := sessionKeyFromIndex(string(kv.Key)); ok {
+			st.sessions = append(st.sessions, k)
 		}
 	}
 	return st, nil
@@ -143,10 +152,11 @@ func (s *Store) AddUser(ctx context.Context, email string, roles []string, passw
 	if pw != "" {
 		rec.PasswordChanged = now
 	}
-	// A user's tokens are deleted with the user, but a token index left by
-	// a damaged delete must not come back to life: clear it.
+	// A user's tokens and sessions are deleted with the user, but an index
+	// left by a damaged delete must not come back to life: clear them.
 	err = s.commit(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.CreateRevision(s.userKey(key)), "=", 0)},
-		[]clientv3.Op{s.putUser(rec), clientv3.OpDelete(s.userTokensPrefix(key), clientv3.WithPrefix())})
+		[]clientv3.Op{s.putUser(rec), clientv3.OpDelete(s.userTokensPrefix(key), clientv3.WithPrefix()),
+			clientv3.OpDelete(s.userSessionsPrefix(key), clientv3.WithPrefix())})
 	if errors.Is(err, errConflict) {
 		return latch.User{}, latch.ErrUserExists
 	}
@@ -214,7 +224,8 @@ func (s *Store) ListUsers(ctx context.Context) ([]latch.User, error) {
 // operations (--max-txn-ops).
 const maxTxnOps = 120
 
-// DeleteUser removes the user and all of the user's reset tokens.
+// DeleteUser removes the user and all of the user's reset tokens, and ends
+// all of the user's browser sessions in the same transaction.
 func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	key, err := latch.NormalizeEmail(email)
 	if err != nil {
@@ -226,6 +237,7 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	}
 	defer done()
 
+	var ended []string // session records left for after the commit
 	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
 			return nil, nil, latch.ErrUserNotFound
@@ -233,7 +245,7 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 		// Used tokens beyond one transaction's worth go first, in their own
 		// transactions: they are dead anyway.
 		used := st.used
-		for len(used) > 0 && len(st.live)+len(used) > maxTxnOps-2 {
+		for len(used) > 0 && len(st.live)+len(used) > maxTxnOps-3 {
 			n := min(len(used), maxTxnOps/2)
 			if _, err := s.cli.Txn(ctx).Then(s.dropTokens(key, used[:n])...).Commit(); err != nil {
 				return nil, nil, s.fail(ctx, err)
@@ -244,15 +256,19 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 		for _, h := range append(st.live, used...) {
 			ops = append(ops, clientv3.OpDelete(s.tokenKey(h)))
 		}
-		return ops, nil, nil
+		end, rest := s.endSessions(key, st.sessions, maxTxnOps-len(ops))
+		ended = rest
+		return append(ops, end...), nil, nil
 	})
 	if err == nil {
+		s.dropSessionRecords(ctx, ended)
 		s.log.Debug("user deleted", "email", key)
 	}
 	return err
 }
 
-// SetRoles replaces the user's roles. It keeps the user's Generation (see
+// SetRoles replaces the user's roles and, in the same transaction, ends
+// all of the user's browser sessions. It keeps the user's Generation (see
 // resetstore.Store.SetRoles).
 func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (latch.User, error) {
 	key, err := latch.NormalizeEmail(email)
@@ -266,19 +282,26 @@ func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (lat
 	defer done()
 
 	var u latch.User
+	var ended []string
 	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
 			return nil, nil, latch.ErrUserNotFound
 		}
 		st.rec.Roles = slices.Clone(roles)
 		u = st.rec.User()
-		return []clientv3.Op{s.putUser(st.rec)}, nil, nil
+		end, rest := s.endSessions(key, st.sessions, maxTxnOps-1)
+		ended = rest
+		return append([]clientv3.Op{s.putUser(st.rec)}, end...), nil, nil
 	})
+	if err == nil {
+		s.dropSessionRecords(ctx, ended)
+	}
 	return u, err
 }
 
-// SetPassword sets the user's password and expires all of the user's
-// unused reset tokens. The password must not be empty.
+// SetPassword sets the user's password and, in the same transaction,
+// expires all of the user's unused reset tokens and ends all of the user's
+// browser sessions. The password must not be empty.
 func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 	key, err := latch.NormalizeEmail(email)
 	if err != nil {
@@ -299,15 +322,20 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 	defer done()
 
 	now := s.now()
+	var ended []string
 	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
 			return nil, nil, latch.ErrUserNotFound
 		}
 		st.rec.PasswordHash, st.rec.PasswordChanged = h, now
 		st.rec.Generation = resetstore.NewGeneration(st.rec.Generation)
-		return append([]clientv3.Op{s.putUser(st.rec)}, s.dropTokens(key, st.live)...), nil, nil
+		ops := append([]clientv3.Op{s.putUser(st.rec)}, s.dropTokens(key, st.live)...)
+		end, rest := s.endSessions(key, st.sessions, maxTxnOps-len(ops))
+		ended = rest
+		return append(ops, end...), nil, nil
 	})
 	if err == nil {
+		s.dropSessionRecords(ctx, ended)
 		s.log.Debug("password set", "email", key)
 	}
 	return err

@@ -10,8 +10,9 @@ import (
 	"github.com/latch-dev/latch/resetstore"
 )
 
-// Store is what the suite exercises: the methods cmd/latch uses, plus
-// SetPassword and the Export/Import pair behind `latch store migrate`.
+// Store is what the suite exercises: the methods cmd/latch uses (browser
+// sessions included), plus SetPassword and the Export/Import pair behind
+// `latch store migrate`.
 type Store interface {
 	AddUser(ctx context.Context, email string, roles []string, password string) (latch.User, error)
 	GetUser(ctx context.Context, email string) (latch.User, error)
@@ -24,6 +25,10 @@ type Store interface {
 	ValidateResetToken(ctx context.Context, token string) (string, time.Time, error)
 	RedeemResetToken(ctx context.Context, token, newPassword string) (string, error)
 	ActiveTokens(ctx context.Context) (int, error)
+	CreateBrowserSession(ctx context.Context, key string, s latch.BrowserSession) error
+	BrowserSession(ctx context.Context, key string) (latch.BrowserSession, error)
+	TouchBrowserSession(ctx context.Context, key string, at time.Time) error
+	DeleteBrowserSession(ctx context.Context, key string) error
 	Export(ctx context.Context, fn func(resetstore.Record) error) error
 	Import(ctx context.Context, recs []resetstore.Record) error
 	Close() error
@@ -92,6 +97,16 @@ func Run(t *testing.T, open Opener) {
 		{"ExportImport", testExportImport},
 		{"Generation", testGeneration},
 		{"GenerationMigrates", testGenerationMigrates},
+		// The browser-session tests run in parallel with each other (each
+		// on its own store), after the tests above.
+		{"Sessions", testSessions},
+		{"SessionUnknownUser", testSessionUnknownUser},
+		{"SessionBadKeys", testSessionBadKeys},
+		{"SessionExpiry", testSessionExpiry},
+		{"SessionsEndWithUserChanges", testSessionsEndWithUserChanges},
+		{"SessionsNotRevived", testSessionsNotRevived},
+		{"SessionsNotMigrated", testSessionsNotMigrated},
+		{"SessionsRaceUserChange", testSessionsRaceUserChange},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open) })
