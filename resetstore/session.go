@@ -258,12 +258,3 @@ func (s *Store) DeleteBrowserSession(ctx context.Context, key string) error {
 		return deleteSession(tx, id, r)
 	})
 }
-
-// sessionExpiryID returns the session key of an expiry index key (see
-// bucketSessionExpiry), or false if the key does not have that shape.
-func sessionExpiryID(k []byte) (sessionID, bool) {
-	if len(k) != 8+sha256.Size {
-		return sessionID{}, false
-	}
-	return sessionID(k[8:]), true
-}

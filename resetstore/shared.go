@@ -95,7 +95,7 @@ func CheckNewSession(rec *UserRecord, s latch.BrowserSession, now time.Time) err
 	return nil
 }
 
-// NewSessionEmail folds s.Email as the stores fold emails, for
+// NewSessionEmail folds a new session's email as the stores fold emails, for
 // CreateBrowserSession. An address NormalizeEmail refuses belongs to no
 // user: the error is both latch.ErrUserNotFound and latch.ErrInvalidEmail.
 func NewSessionEmail(email string) (string, error) {

@@ -170,8 +170,9 @@ func (s *Store) ActiveTokens(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// expiryKeyHash returns the token hash of an expiry index key (see
-// bucketTokenExpiry), or false if the key does not have that shape.
+// expiryKeyHash returns the token hash or session key of an expiry index
+// key (see bucketTokenExpiry, bucketSessionExpiry), or false if the key
+// does not have that shape.
 func expiryKeyHash(k []byte) (TokenHash, bool) {
 	if len(k) != 8+len(TokenHash{}) {
 		return TokenHash{}, false

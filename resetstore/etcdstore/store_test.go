@@ -226,6 +226,12 @@ func TestEtcdUnavailable(t *testing.T) {
 	s := open(t, c, etcdstore.Options{Registerer: reg, RequestTimeout: timeout, MinInterval: -1})
 	mustAddUser(t, s, "ada@example.com", "Ada-Passw0rd!")
 	tok := mustIssue(t, s, "ada@example.com")
+	now := time.Now()
+	sess := mustCreateSession(t, s, now, "ada@example.com", time.Hour)
+	ada, err := s.GetUser(ctx, "ada@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if up := gaugeValue(t, reg, "latch_store_etcd_up"); up != 1 {
 		t.Errorf("latch_store_etcd_up = %v, want 1", up)
 	}
@@ -239,6 +245,13 @@ func TestEtcdUnavailable(t *testing.T) {
 		"RedeemResetToken":   func() error { _, err := s.RedeemResetToken(ctx, tok, "New-Passw0rd!"); return err },
 		"ActiveTokens":       func() error { _, err := s.ActiveTokens(ctx); return err },
 		"AddUser":            func() error { _, err := s.AddUser(ctx, "bob@example.com", nil, ""); return err },
+		"CreateBrowserSession": func() error {
+			return s.CreateBrowserSession(ctx, newSessionKey(), latch.BrowserSession{Email: ada.Email,
+				Generation: ada.Generation, Created: now, LastSeen: now, Expires: now.Add(time.Hour)})
+		},
+		"BrowserSession":       func() error { _, err := s.BrowserSession(ctx, sess); return err },
+		"TouchBrowserSession":  func() error { return s.TouchBrowserSession(ctx, sess, now) },
+		"DeleteBrowserSession": func() error { return s.DeleteBrowserSession(ctx, sess) },
 	}
 	for name, call := range calls {
 		start := time.Now()
