@@ -19,6 +19,11 @@ type Error struct {
 	Name    string
 	Message string
 	Details []Detail
+	// Path, on a 401, is the login page's path: the seed's server names
+	// its login there, and Unleash's UI reads it (with Type) to offer the
+	// sign-in.
+	Path string
+	Type string
 	// RetryAfter, when positive, is sent as a Retry-After header (seconds).
 	RetryAfter time.Duration
 }
@@ -60,7 +65,9 @@ type errorBody struct {
 	ID      string   `json:"id"`
 	Name    string   `json:"name"`
 	Message string   `json:"message"`
-	Details []Detail `json:"details,omitempty"`
+	Details []Detail `json:"details"`
+	Path    string   `json:"path,omitempty"`
+	Type    string   `json:"type,omitempty"`
 }
 
 // answerError writes e, the one place error bodies are written. Every body
@@ -73,10 +80,28 @@ func answerError(w http.ResponseWriter, r *http.Request, e *Error, cause error) 
 		st.errorID, st.errorName, st.cause = id, e.Name, cause
 	}
 	if e.RetryAfter > 0 {
-		secs := int64((e.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		w.Header().Set("Retry-After", retryAfterValue(e.RetryAfter))
 	}
-	writeJSON(w, e.Status, errorBody{ID: id, Name: e.Name, Message: e.Message, Details: e.Details})
+	details := e.Details
+	if len(details) == 0 {
+		// Every body carries details, as the seed's server writes them:
+		// the message at least.
+		details = []Detail{{Message: e.Message}}
+	}
+	writeJSON(w, e.Status, errorBody{ID: id, Name: e.Name, Message: e.Message, Details: details, Path: e.Path, Type: e.Type})
+}
+
+// retryAfterValue is d in whole seconds, rounded up, for Retry-After.
+func retryAfterValue(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Second-1)/time.Second), 10)
+}
+
+// authRequired is the 401 for a request without a usable credential:
+// msg, then where to log in, in the message, the details and path.
+func (h *Handler) authRequired(msg string) *Error {
+	login := h.ns + "/login"
+	return &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msg + " Try logging in at " + login + ".",
+		Details: []Detail{{Message: msg}, {Message: "Log in at " + login + "."}}, Path: login, Type: "custom"}
 }
 
 // fail answers err, the error a route of latch's own returned (see
@@ -196,6 +221,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 // Messages in the API page's form.
 const (
-	msgNoAuthHeader = "You must log in to use Unleash. Your request had no authorization header, so we could not authorize you. Try logging in at /auth/simple/login."
+	msgNoCredential = "You must log in to use this service. Your request had no authorization header or session, so we could not authorize you."
 	msgNotFound     = "The requested resource was not found."
 )

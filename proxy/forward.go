@@ -65,6 +65,7 @@ func (h *Handler) forwarder(upstream *url.URL, rt http.RoundTripper) *httputil.R
 			pr.SetURL(upstream)
 			pr.SetXForwarded()
 			if st == nil {
+				dropSessionCookie(pr.Out.Header)
 				return
 			}
 			// The injected values share one backing array: one allocation
@@ -77,9 +78,7 @@ func (h *Handler) forwarder(upstream *url.URL, rt http.RoundTripper) *httputil.R
 				pr.Out.Header[h.opts.UserHeader] = vals[1:2:2]
 				pr.Out.Header[h.opts.RolesHeader] = vals[2:3:3]
 			}
-			if h.opts.StripAuthorization {
-				pr.Out.Header.Del("Authorization")
-			}
+			h.handOff(pr.Out.Header, st)
 		},
 		Transport:  rt,
 		BufferPool: copyBuffers,

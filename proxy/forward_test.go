@@ -137,19 +137,6 @@ func TestIdentityHeadersCannotBeSpoofed(t *testing.T) {
 	}
 }
 
-func TestStripAuthorization(t *testing.T) {
-	for _, strip := range []bool{false, true} {
-		up := newRecording(t)
-		front := newFront(t, up.srv.URL, func(o *Options) { o.StripAuthorization = strip })
-		resp := do(t, "GET", front.URL+"/api/admin/x", http.Header{"Authorization": {"Bearer a@example.com:admin"}})
-		resp.Body.Close()
-		got := up.last(t).Header.Get("Authorization")
-		if want := map[bool]string{false: "Bearer a@example.com:admin", true: ""}[strip]; got != want {
-			t.Errorf("strip=%v: upstream Authorization %q, want %q", strip, got, want)
-		}
-	}
-}
-
 func TestServerSentEventsStream(t *testing.T) {
 	release := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,9 +75,32 @@ type Options struct {
 	// Sessions, when set, rejects a JWT issued before the subject's last
 	// password change. A Store is used when Sessions is nil.
 	Sessions Sessions
-	// Store, when set, makes latch answer the user-admin, reset and login
-	// routes itself (see routes.go).
+	// Store, when set, makes latch answer the seed route and its own
+	// login, session, user and reset routes (see routes.go).
 	Store Store
+	// Namespace is the path prefix of latch's own routes; "" means
+	// DefaultNamespace (/.latch). Nothing below it is forwarded.
+	Namespace string
+	// SecureCookie marks the session cookie Secure and names it
+	// __Host-latch_session: set it when the public URL is https.
+	SecureCookie bool
+	// SessionIdle and SessionAbsolute end browser sessions unused for
+	// SessionIdle, or SessionAbsolute after sign-in; zero takes
+	// DefaultSessionIdle and DefaultSessionAbsolute.
+	SessionIdle, SessionAbsolute time.Duration
+	// Handoff picks, by path prefix, what the upstream receives for an
+	// authenticated request (see HandoffMode); other paths use
+	// HandoffHeaders.
+	Handoff []HandoffRoute
+	// UpstreamTokens mints the tokens of HandoffJWT, with audience
+	// HandoffAudience and lifetime HandoffTTL (zero = 5m). Required when
+	// a route uses HandoffJWT.
+	UpstreamTokens  UpstreamMinter
+	HandoffAudience string
+	HandoffTTL      time.Duration
+	// JWKS, when set, is served at <ns>/jwks.json: the key set upstreams
+	// verify HandoffJWT tokens with.
+	JWKS []byte
 	// Tokens mints login tokens; nil makes login answer 503.
 	Tokens Minter
 	// TokenTTL is the lifetime of login tokens; zero = 1h.
@@ -86,8 +110,6 @@ type Options struct {
 	// UserHeader and RolesHeader carry the identity upstream; defaults
 	// X-Latch-User and X-Latch-Roles.
 	UserHeader, RolesHeader string
-	// StripAuthorization removes Authorization before forwarding.
-	StripAuthorization bool
 	// BodyIdleTimeout ends a forwarded request whose body sends nothing
 	// for this long, so a trickled body cannot hold an upstream connection
 	// for ever; zero = 30s, negative = no limit.
@@ -126,6 +148,10 @@ type Handler struct {
 	resetURL      *url.URL    // Options.ResetURL parsed; nil without a Store
 	localPrefixes []string    // literal prefixes of the local routes' patterns
 	strip         []string    // request headers removed before anything reads them
+	ns            string      // the namespace, lower-case, no trailing '/'
+	cookie        string      // the session cookie's name
+	cop           *http.CrossOriginProtection
+	resetHTML     []byte // resetPageHTML with the namespace's paths
 }
 
 // New builds the handler.
@@ -157,9 +183,27 @@ func New(o Options) (*Handler, error) {
 			return nil, fmt.Errorf("proxy: Options.ResetURL: %w", err)
 		}
 	}
+	ns := cleanNamespace(o.Namespace)
 	if o.Store != nil {
-		o.Protect = ProtectedPrefixes(o.Protect)
+		o.Protect = ProtectedPrefixes(o.Protect, ns)
 	}
+	if o.SessionIdle <= 0 {
+		o.SessionIdle = DefaultSessionIdle
+	}
+	if o.SessionAbsolute <= 0 {
+		o.SessionAbsolute = DefaultSessionAbsolute
+	}
+	if o.HandoffTTL <= 0 {
+		o.HandoffTTL = 5 * time.Minute
+	}
+	if o.HandoffAudience == "" {
+		o.HandoffAudience = "upstream"
+	}
+	handoff, err := sortHandoff(o.Handoff, o.UpstreamTokens != nil)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	o.Handoff = handoff
 	if o.BodyIdleTimeout == 0 {
 		o.BodyIdleTimeout = 30 * time.Second
 	}
@@ -179,7 +223,12 @@ func New(o Options) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
-	h := &Handler{opts: o, log: o.Logger, now: o.Now, metrics: m, ids: newRequestIDs(), resetURL: resetURL}
+	h := &Handler{opts: o, log: o.Logger, now: o.Now, metrics: m, ids: newRequestIDs(), resetURL: resetURL,
+		ns: ns, cookie: cookieName, cop: http.NewCrossOriginProtection(),
+		resetHTML: bytes.ReplaceAll(resetPageHTML, []byte(DefaultNamespace+"/"), []byte(ns+"/"))}
+	if o.SecureCookie {
+		h.cookie = hostCookieName
+	}
 	if o.AccessLog != nil {
 		h.lines = newLineWriter(o.AccessLog)
 	}
@@ -208,6 +257,12 @@ type reqState struct {
 	// closeUpstream forwards the request on a connection that is not
 	// reused (see noBodyMethod).
 	closeUpstream bool
+	// handoff is what the upstream gets for the identity; consumedAuthz
+	// is true when the identity came from Authorization (which modes
+	// headers and jwt then remove); upstreamToken is mode jwt's token.
+	handoff       HandoffMode
+	consumedAuthz bool
+	upstreamToken string
 	rule          []string // the deciding rule
 	errorID       string   // the id of the error body latch answered with
 	errorName     string
@@ -290,14 +345,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 
 	local, class := h.localRoute(r, &t)
 	isProtected := t.Protected
+	// A path under latch's namespace that no route of latch's matches is
+	// answered here (after the checks, when protected), never forwarded.
+	miss := class == "" && h.inNamespace(t.Key)
 	switch {
 	case class != "":
 		st.class = class
+	case miss:
+		st.class = "local"
 	case isProtected:
 		st.class = "protected"
 	}
+	if miss && !isProtected {
+		answerError(w, r, h.namespaceMiss(r, t.Key), nil)
+		return
+	}
 
-	if !h.authenticate(w, r, st, isProtected) {
+	if !h.authenticate(w, r, st, &t, isProtected) {
 		return
 	}
 	if isProtected {
@@ -314,55 +378,129 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		h.local.ServeHTTP(w, local)
 		return
 	}
+	if miss {
+		answerError(w, r, h.namespaceMiss(r, t.Key), nil)
+		return
+	}
 	if hasBody(r) && noBodyMethod(r.Method) {
 		st.closeUpstream = true
+	}
+	if st.identity != nil {
+		st.handoff = h.handoffMode(t.Key)
+		if st.handoff == HandoffJWT {
+			tok, _, err := h.opts.UpstreamTokens.MintUpstream(st.identity.Subject, st.identity.Roles, h.opts.HandoffAudience, h.opts.HandoffTTL)
+			if err != nil {
+				answerError(w, r, &Error{Status: http.StatusInternalServerError, Name: NameInternal,
+					Message: "latch could not issue the upstream's token."}, err)
+				return
+			}
+			st.upstreamToken = tok
+		}
 	}
 	h.fwd.ServeHTTP(w, r)
 }
 
-// authenticate sets st.identity. It answers and returns false when a
-// protected request has no valid credential.
-func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqState, required bool) bool {
-	if !required && len(r.Header.Values("Authorization")) == 0 {
-		return true
+// authenticate sets st.identity from the request's credential: its
+// Authorization header if latch recognises it, else latch's session
+// cookie. It answers and returns false when a protected request has no
+// valid credential: a browser loading a page is sent to the login page,
+// anything else gets 401. On an open route an invalid credential is
+// treated as anonymous, and the request goes on.
+//
+// A session cookie on an unsafe method must pass the cross-origin check
+// (net/http.CrossOriginProtection): on a protected route it is refused
+// with 403 otherwise, elsewhere it is ignored. Bearer tokens are exempt: a
+// browser never sends them by itself.
+func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqState, t *Target, required bool) bool {
+	hasAuthz := len(r.Header["Authorization"]) > 0
+	secret := h.sessionSecret(r.Header)
+	if !hasAuthz && secret == "" {
+		if required {
+			h.refuse(w, r, t, nil)
+		}
+		return !required
 	}
-	if h.opts.Authenticator == nil {
-		if !required {
+	var denial *Denial
+	var failed error
+	if hasAuthz {
+		id, d, err := h.bearer(r)
+		switch {
+		case err != nil:
+			failed = err
+		case d != nil:
+			denial = d
+		default:
+			st.id, st.identity, st.consumedAuthz = id, &st.id, true
 			return true
 		}
-		answerError(w, r, &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msgNoAuthHeader},
-			errors.New("no authenticator configured"))
+	}
+	if secret != "" {
+		if err := h.cop.Check(r); err != nil {
+			if !required {
+				return true
+			}
+			answerError(w, r, errCrossOrigin, err)
+			return false
+		}
+		id, d, err := h.authenticateSession(r.Context(), secret)
+		switch {
+		case err != nil:
+			failed = err
+		case d != nil:
+			if denial == nil {
+				denial = d
+			}
+		default:
+			st.id, st.identity = id, &st.id
+			return true
+		}
+	}
+	if !required {
+		if denial != nil {
+			h.log.Debug("invalid credential on an open route; continuing as anonymous",
+				"reason", denial.Reason, "request_id", requestIDFrom(r.Context()))
+		}
+		return true
+	}
+	if failed != nil {
+		answerError(w, r, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
+			Message: "latch cannot verify credentials right now; try again later."}, failed)
 		return false
+	}
+	h.refuse(w, r, t, denial)
+	return false
+}
+
+// bearer checks the Authorization header with the Authenticator and, for
+// a JWT, against the stored user (ResolveSession).
+func (h *Handler) bearer(r *http.Request) (Identity, *Denial, error) {
+	if h.opts.Authenticator == nil {
+		// Nothing to check it with: latch recognises no bearer credential.
+		return Identity{}, &Denial{Reason: "missing"}, nil
 	}
 	id, denial, err := h.opts.Authenticator.Authenticate(r.Context(), r.Header)
 	if err == nil && denial == nil && h.opts.Sessions != nil && id.Kind == "jwt" {
 		id, denial, err = ResolveSession(r.Context(), h.opts.Sessions, id)
 	}
-	switch {
-	case err != nil:
-		if !required {
-			return true
-		}
-		answerError(w, r, &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
-			Message: "latch cannot verify credentials right now; try again later."}, err)
-		return false
-	case denial != nil:
-		if !required {
-			h.log.Debug("invalid credential on an open route; continuing as anonymous",
-				"reason", denial.Reason, "request_id", requestIDFrom(r.Context()))
-			return true
-		}
-		msg := denial.Message
-		if denial.Reason == "missing" {
-			msg = msgNoAuthHeader
-		}
-		answerError(w, r, &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msg},
-			errors.New("credential refused: "+denial.Reason))
-		return false
+	return id, denial, err
+}
+
+// refuse answers a protected request that has no valid credential: a
+// browser loading a page goes to the login page (when latch has one), and
+// anything else gets 401 naming it.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, t *Target, denial *Denial) {
+	if h.opts.Store != nil && navigation(r) {
+		h.redirectToLogin(w, r, t)
+		return
 	}
-	st.id = id
-	st.identity = &st.id
-	return true
+	msg, cause := msgNoCredential, errors.New("no credential")
+	if denial != nil {
+		cause = errors.New("credential refused: " + denial.Reason)
+		if denial.Reason != "missing" {
+			msg = denial.Message
+		}
+	}
+	answerError(w, r, h.authRequired(msg), cause)
 }
 
 // authorize decides a protected request with the Decider, logs the
@@ -372,7 +510,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request, st *reqState
 	id := st.identity
 	if id == nil {
 		// Protected routes always authenticate first; this is a guard.
-		answerError(w, r, &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msgNoAuthHeader}, nil)
+		answerError(w, r, h.authRequired(msgNoCredential), nil)
 		return false
 	}
 	d, err := Decision{}, errNoPolicy

@@ -13,14 +13,16 @@ func TestProtectedRoutes(t *testing.T) {
 		status                   int
 		errName, msgHas          string
 	}{
-		{"no credential", "GET", "/api/admin/features", "", 401, NameAuthRequired, "/auth/simple/login"},
+		{"no credential", "GET", "/api/admin/features", "", 401, NameAuthRequired, "/.latch/login"},
 		{"bad credential", "GET", "/api/admin/features", "garbage", 401, NameAuthRequired, "malformed"},
-		{"no credential mixed case", "GET", "/API/Admin/features", "", 401, NameAuthRequired, "/auth/simple/login"},
+		{"no credential mixed case", "GET", "/API/Admin/features", "", 401, NameAuthRequired, "/.latch/login"},
 		{"no credential prefix itself", "GET", "/api/admin", "", 401, NameAuthRequired, ""},
 		{"viewer may GET", "GET", "/api/admin/features", "Bearer v@example.com:viewer", 200, "", ""},
 		{"viewer may not POST", "POST", "/api/admin/features", "Bearer v@example.com:viewer", 403, NameNoAccess, "You need permission to POST /api/admin/*."},
 		{"the overriding method is named", "GET", "/api/admin/features?_method=DELETE", "Bearer v@example.com:viewer", 403, NameNoAccess, "You need permission to DELETE /api/admin/*."},
 		{"permission named", "POST", "/api/admin/user-admin/x", "Bearer v@example.com:viewer", 403, NameNoAccess, `You need the "ADMIN" permission to perform this action.`},
+		{"namespace miss", "GET", "/.latch/nothing", "", 404, NameNotFound, "The requested resource was not found."},
+		{"namespace never forwarded", "GET", "/.LATCH/users", "Bearer a@example.com:admin", 404, NameNotFound, ""},
 		{"admin via dot segments", "DELETE", "/public/../api/admin/x", "Bearer a@example.com:admin", 200, "", ""},
 		{"viewer smuggling via dots", "POST", "/public/../api/admin/x", "Bearer v@example.com:viewer", 403, NameNoAccess, ""},
 		{"open route needs nothing", "POST", "/public/x", "", 200, "", ""},

@@ -83,14 +83,14 @@ func (d *fakeDecider) decide(roles []string, method, path string) (Decision, err
 		return Decision{}, d.err
 	}
 	for _, r := range roles {
-		if r == "admin" && strings.HasPrefix(path, "/api/admin/") {
+		if r == "admin" && (strings.HasPrefix(path, "/api/admin/") || strings.HasPrefix(path, "/.latch/users")) {
 			return Decision{Allow: true, Rule: []string{"role:admin", "/api/admin/*", "*"}}, nil
 		}
-		if r == "viewer" && method == "GET" && strings.HasPrefix(path, "/api/admin/") {
+		if r == "viewer" && method == "GET" && (strings.HasPrefix(path, "/api/admin/") || strings.HasPrefix(path, "/.latch/users")) {
 			return Decision{Allow: true, Rule: []string{"role:viewer", "/api/admin/*", "GET"}}, nil
 		}
 	}
-	if strings.HasPrefix(path, "/api/admin/user-admin") {
+	if strings.HasPrefix(path, "/.latch/users") || strings.HasPrefix(path, "/api/admin/user-admin/") {
 		return Decision{Permission: "ADMIN"}, nil
 	}
 	return Decision{Pattern: "/api/admin/*"}, nil

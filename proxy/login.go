@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"crypto/sha256"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
@@ -14,7 +15,7 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// LoginLimits bounds POST /auth/simple/login. Zero fields take the defaults
+// LoginLimits bounds POST <ns>/login (the API and the login page). Zero fields take the defaults
 // noted.
 type LoginLimits struct {
 	// MaxConcurrent password checks; beyond it login answers 503 at once.
@@ -195,10 +196,17 @@ var errNoSigningKey = &Error{Status: http.StatusServiceUnavailable, Name: NameUn
 
 var errMint = &Error{Status: http.StatusInternalServerError, Name: NameInternal, Message: "latch could not issue a token."}
 
-// loginRoute answers POST /auth/simple/login {email, password} with a JWT.
-// An unknown user and a wrong password get the same answer, after the same
-// password-hash work (the store hashes against a dummy for unknown users).
+// loginRoute answers POST <ns>/login. A form post (the login page's,
+// application/x-www-form-urlencoded) starts a browser session: a cookie,
+// then 303 to the page it came for. Anything else is the login API: a JSON
+// body {email, password} answered with a JWT. Both take the same limits,
+// and an unknown user and a wrong password get the same answer, after the
+// same password-hash work (the store hashes against a dummy for unknown
+// users).
 func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) error {
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+		return h.loginForm(w, r)
+	}
 	result := "error"
 	defer func() { h.metrics.logins.WithLabelValues(result).Inc() }()
 	// Under a flood the hash budget is spent: refuse before even reading
@@ -215,42 +223,55 @@ func (h *Handler) loginRoute(w http.ResponseWriter, r *http.Request) error {
 	if h.opts.Tokens == nil {
 		return errNoSigningKey
 	}
-	email := latch.FoldASCII(b.strs["email"])
+	u, res, err := h.checkLogin(r, b.strs["email"], b.strs["password"])
+	result = res
+	if err != nil {
+		return err
+	}
+	token, exp, err := h.opts.Tokens.MintSession(u.Email, u.Roles, u.Generation, h.opts.TokenTTL)
+	if err != nil {
+		result = "error"
+		return withCause(errMint, err)
+	}
+	h.loggedIn(r, u)
+	writeJSON(w, http.StatusOK, map[string]string{"token": token, "expiresAt": exp.UTC().Format(time.RFC3339)})
+	return nil
+}
+
+// checkLogin runs a login's checks, in order: the attempt counters (429),
+// the password-hash budget (503), then the password. It returns the user
+// as read with the hash (its Generation included: what the login is tied
+// to, so a password set while the slow check runs ends it) and the
+// metric's result.
+func (h *Handler) checkLogin(r *http.Request, email, password string) (latch.User, string, error) {
+	email = latch.FoldASCII(email)
 	if ok, retry := h.login.allow(email, clientAddr(r)); !ok {
-		result = "rate_limited"
-		return &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
+		return latch.User{}, "rate_limited", &Error{Status: http.StatusTooManyRequests, Name: NameRateLimit,
 			Message: "Too many login attempts. Please try again later.", RetryAfter: retry}
 	}
 	release, busy := h.login.hashSlot()
 	if busy != nil {
-		result = "busy"
-		return busy
+		return latch.User{}, "busy", busy
 	}
 	defer release()
-	// The user is read with the hash, before the check: the token minted
-	// below is tied to that state (Generation), so a password set while
-	// this check runs ends it.
-	u, ok, err := h.opts.Store.VerifyPassword(r.Context(), email, b.strs["password"])
+	u, ok, err := h.opts.Store.VerifyPassword(r.Context(), email, password)
 	if err != nil {
-		return err
+		return latch.User{}, "error", err
 	}
 	if !ok {
-		result = "failure"
 		h.log.Info("login failed", "request_id", requestIDFrom(r.Context()))
-		return errBadLogin
+		return latch.User{}, "failure", errBadLogin
 	}
-	token, exp, err := h.opts.Tokens.MintSession(u.Email, u.Roles, u.Generation, h.opts.TokenTTL)
-	if err != nil {
-		return withCause(errMint, err)
-	}
-	result = "success"
-	// The access line names who logged in, as it names the caller of a
-	// request that carried a credential.
+	return u, "success", nil
+}
+
+// loggedIn notes a login on the request's access line (it names who logged
+// in, as it names the caller of a request that carried a credential) and
+// in the log.
+func (h *Handler) loggedIn(r *http.Request, u latch.User) {
 	if st := stateFrom(r.Context()); st != nil {
 		st.id = Identity{Subject: u.Email, Roles: u.Roles}
 		st.identity = &st.id
 	}
 	h.log.Info("login", "subject", u.Email, "request_id", requestIDFrom(r.Context()))
-	writeJSON(w, http.StatusOK, map[string]string{"token": token, "expiresAt": exp.UTC().Format(time.RFC3339)})
-	return nil
 }

@@ -59,7 +59,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "latch_login_attempts_total",
-			Help: "POST /auth/simple/login attempts by result (success, failure, rate_limited, busy, invalid, error).",
+			Help: "Login attempts, on the login API and the login page, by result (success, failure, rate_limited, busy, invalid, error).",
 		}, []string{"result"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "latch_http_requests_in_flight",

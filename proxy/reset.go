@@ -45,7 +45,7 @@ func tokenParam(r *http.Request) string {
 var errRedeemBusy = &Error{Status: http.StatusServiceUnavailable, Name: NameUnavailable,
 	Message: "Too many password changes right now. Please try again shortly.", RetryAfter: time.Second}
 
-// validateReset answers GET /auth/reset/validate?token=...: 200, 401 for an
+// validateReset answers GET <ns>/reset/validate?token=...: 200, 401 for an
 // invalid token, 403 for a used one.
 func (h *Handler) validateReset(w http.ResponseWriter, r *http.Request) error {
 	token := tokenParam(r)
@@ -60,7 +60,7 @@ func (h *Handler) validateReset(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// redeemReset answers POST /auth/reset/password {token, password}: the
+// redeemReset answers POST <ns>/reset/redeem {token, password}: the
 // password rules first, then the token's check, and only then, within the
 // password-hash budget shared with login (503 beyond it), the
 // one-transaction redemption. Concurrent redemptions of one token are

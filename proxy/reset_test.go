@@ -11,13 +11,13 @@ import (
 
 const (
 	resetPath    = "/api/admin/user-admin/reset-password"
-	validatePath = "/auth/reset/validate"
-	redeemPath   = "/auth/reset/password"
+	validatePath = "/.latch/reset/validate"
+	redeemPath   = "/.latch/reset/redeem"
 )
 
 // TestResetRoutes covers every answer of the reset routes: an admin asking
 // for a link (POST /api/admin/user-admin/reset-password), a link's check
-// (GET /auth/reset/validate) and its use (POST /auth/reset/password).
+// (GET /.latch/reset/validate) and its use (POST /.latch/reset/redeem).
 func TestResetRoutes(t *testing.T) {
 	t.Parallel()
 	const js = "application/json"
@@ -70,7 +70,7 @@ func TestResetRoutes(t *testing.T) {
 		{name: "link, store fault", method: "POST", path: resetPath, auth: adminAuth, ctype: js, body: `{"id":"ada@example.com"}`,
 			setup: failWith(errStoreFault), status: http.StatusInternalServerError, errName: NameInternal},
 
-		// GET /auth/reset/validate?token=T, for anyone.
+		// GET /.latch/reset/validate?token=T, for anyone.
 		{name: "validate", method: "GET", path: validatePath + "?token=tok-1", setup: issue, status: http.StatusOK,
 			check: func(t *testing.T, _ *memStore, _ *http.Response, b []byte) {
 				want := `{"email":"ada@example.com","expiresAt":"` + memNow.Add(24*time.Hour).Format(time.RFC3339) + `"}`
@@ -90,7 +90,7 @@ func TestResetRoutes(t *testing.T) {
 		{name: "validate, store fault", method: "GET", path: validatePath + "?token=tok-1", setup: failWith(errStoreFault),
 			status: http.StatusInternalServerError, errName: NameInternal},
 
-		// POST /auth/reset/password {token, password}, for anyone.
+		// POST /.latch/reset/redeem {token, password}, for anyone.
 		{name: "redeem", method: "POST", path: redeemPath, ctype: js, body: redeem("tok-1", "Str0ng-Passw0rd"), setup: issue,
 			status: http.StatusOK, check: func(t *testing.T, st *memStore, _ *http.Response, b []byte) {
 				if strings.TrimSpace(string(b)) != `{"email":"ada@example.com"}` {

@@ -6,25 +6,41 @@ import (
 	"strings"
 )
 
-// routes registers the routes latch answers itself when it has a Store.
-// Patterns match the canonical path with ASCII letters lower-cased (Target's
-// Key); those under a protected prefix, and always those under
-// privilegedPrefixes, pass authentication and the policy first.
+// SeedRoute is the one route latch answers in the upstream's own URL
+// space: the API page's reset-password route. Everything else latch serves
+// is under its namespace (Options.Namespace).
+const SeedRoute = "/api/admin/user-admin/reset-password"
+
+// routes registers the routes latch answers itself. Patterns match the
+// canonical path with ASCII letters lower-cased (Target's Key); those under
+// a protected prefix, and always the privileged ones (ProtectedPrefixes),
+// pass authentication and the policy first. Under the namespace, a path no
+// route matches is answered 404 (see nsMiss), never forwarded.
 func (h *Handler) routes() {
+	ns := h.ns
+	h.handle("GET "+ns+"/me", h.me)
+	if h.opts.JWKS != nil {
+		h.handle("GET "+ns+"/jwks.json", h.jwks)
+	}
 	if h.opts.Store == nil {
 		return
 	}
-	h.handle("POST /api/admin/user-admin/reset-password", h.resetPassword)
-	h.handle("GET /api/admin/user-admin", h.listUsers)
-	h.handle("POST /api/admin/user-admin", h.createUser)
-	h.handle("GET /api/admin/user-admin/{id}", h.getUser)
-	h.handle("PUT /api/admin/user-admin/{id}", h.putUser)
-	h.handle("DELETE /api/admin/user-admin/{id}", h.deleteUser)
-	h.handle("GET /auth/reset/validate", h.validateReset)
-	h.handle("POST /auth/reset/password", h.redeemReset)
-	h.handle("POST /auth/simple/login", h.loginRoute)
-	if h.resetURL.Path != "" {
-		h.handle("GET "+lowerASCII(h.resetURL.Path), h.resetPage)
+	h.handle("POST "+SeedRoute, h.resetPassword)
+	h.handle("GET "+ns+"/login", h.loginPage)
+	h.handle("POST "+ns+"/login", h.loginRoute)
+	h.handle("POST "+ns+"/logout", h.logout)
+	h.handle("GET "+ns+"/users", h.listUsers)
+	h.handle("POST "+ns+"/users", h.createUser)
+	h.handle("GET "+ns+"/users/{id}", h.getUser)
+	h.handle("PUT "+ns+"/users/{id}", h.putUser)
+	h.handle("DELETE "+ns+"/users/{id}", h.deleteUser)
+	h.handle("GET "+ns+"/reset/validate", h.validateReset)
+	h.handle("POST "+ns+"/reset/redeem", h.redeemReset)
+	h.handle("GET "+ns+"/reset-password", h.resetPage)
+	if p := lowerASCII(h.resetURL.Path); p != ns+"/reset-password" && p != "" && !strings.HasPrefix(p, ns+"/") {
+		// reset.url names a page of latch's elsewhere in the upstream's
+		// space: the operator asked for it.
+		h.handle("GET "+p, h.resetPage)
 	}
 }
 
@@ -73,22 +89,42 @@ func (h *Handler) localRoute(r *http.Request, t *Target) (*http.Request, string)
 	return r2, classOf(pattern)
 }
 
-// privilegedPrefixes hold latch's own routes that change users or issue
-// reset links. They are always protected: authenticated and decided by the
-// policy, whatever policy.protect lists.
-var privilegedPrefixes = []string{"/api/admin/user-admin/"}
+// privilegedPrefixes are latch's own routes that change users or issue
+// reset links under namespace ns. They are always protected: authenticated
+// and decided by the policy, whatever policy.protect lists.
+func privilegedPrefixes(ns string) []string {
+	return []string{SeedRoute, ns + "/users"}
+}
 
 // ProtectedPrefixes returns the configured protected prefixes with latch's
-// own privileged routes added, as the proxy applies them when it answers
-// those routes itself. `latch policy explain` uses the same list.
-func ProtectedPrefixes(configured []string) []string {
+// own privileged routes under namespace ns added, as the proxy applies them
+// when it answers those routes itself. `latch policy explain` uses the same
+// list.
+func ProtectedPrefixes(configured []string, ns string) []string {
 	out := append([]string(nil), configured...)
-	for _, p := range privilegedPrefixes {
+	for _, p := range privilegedPrefixes(cleanNamespace(ns)) {
 		if !Protected(p, configured) {
 			out = append(out, p)
 		}
 	}
 	return out
+}
+
+// DefaultNamespace is where latch serves its own pages and APIs.
+const DefaultNamespace = "/.latch"
+
+// cleanNamespace is ns lower-cased, without a trailing slash; "" is
+// DefaultNamespace.
+func cleanNamespace(ns string) string {
+	if ns == "" {
+		return DefaultNamespace
+	}
+	return strings.TrimRight(lowerASCII(ns), "/")
+}
+
+// inNamespace reports whether the canonical key is the namespace or below it.
+func (h *Handler) inNamespace(key string) bool {
+	return strings.HasPrefix(key, h.ns) && (len(key) == len(h.ns) || key[len(h.ns)] == '/')
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {
@@ -105,7 +141,7 @@ func classOf(pattern string) string {
 	switch {
 	case strings.Contains(pattern, "reset"):
 		return "reset"
-	case strings.Contains(pattern, "/auth/"):
+	case strings.Contains(pattern, "/login"), strings.Contains(pattern, "/logout"), strings.Contains(pattern, "/me"):
 		return "auth"
 	default:
 		return "local"

@@ -58,11 +58,18 @@ type SessionCache struct {
 
 	mu sync.RWMutex
 	m  map[string]sessionEntry
+	// b caches browser sessions by key, under the same rules.
+	b map[string]browserEntry
 	// drops counts drops. A reader notes it before reading the store and
 	// puts its answer only if no drop came in between: otherwise an answer
 	// read before a change could be cached after it and (ttl 0) never go
 	// stale.
 	drops uint64
+}
+
+type browserEntry struct {
+	s       latch.BrowserSession
+	fetched time.Time
 }
 
 type sessionEntry struct {
@@ -72,7 +79,8 @@ type sessionEntry struct {
 
 // NewSessionCache returns u with a cached Session.
 func NewSessionCache(u Users, o SessionCacheOptions) *SessionCache {
-	c := &SessionCache{Users: u, max: o.MaxEntries, onChange: o.OnChange, now: o.Now, m: make(map[string]sessionEntry)}
+	c := &SessionCache{Users: u, max: o.MaxEntries, onChange: o.OnChange, now: o.Now, m: make(map[string]sessionEntry),
+		b: make(map[string]browserEntry)}
 	if o.Shared {
 		c.ttl, c.staleMax = SharedSessionTTL, SharedSessionStaleMax
 	}
@@ -143,6 +151,65 @@ func (c *SessionCache) RedeemResetToken(ctx context.Context, token, newPassword 
 	return email, err
 }
 
+// BrowserSession reads a browser session through the cache: the
+// per-request check of a session cookie rarely reads the store.
+func (c *SessionCache) BrowserSession(ctx context.Context, key string) (latch.BrowserSession, error) {
+	c.mu.RLock()
+	e, ok := c.b[key]
+	c.mu.RUnlock()
+	var age time.Duration
+	if ok {
+		age = c.now().Sub(e.fetched)
+		if c.ttl == 0 || age < c.ttl {
+			return e.s, nil
+		}
+	}
+	v := c.version()
+	s, err := c.Users.BrowserSession(ctx, key)
+	switch {
+	case errors.Is(err, latch.ErrUnavailable) && ok && age < c.staleMax:
+		return e.s, nil
+	case err != nil:
+		return latch.BrowserSession{}, err
+	}
+	c.mu.Lock()
+	if c.drops == v {
+		if len(c.b) >= c.max {
+			clear(c.b)
+		}
+		c.b[key] = browserEntry{s: s, fetched: c.now()}
+	}
+	c.mu.Unlock()
+	return s, nil
+}
+
+// TouchBrowserSession records the session's use, in the store and here.
+func (c *SessionCache) TouchBrowserSession(ctx context.Context, key string, at time.Time) error {
+	err := c.Users.TouchBrowserSession(ctx, key, at)
+	c.mu.Lock()
+	if e, ok := c.b[key]; ok {
+		if err == nil {
+			e.s.LastSeen = at
+			c.b[key] = e
+		} else {
+			delete(c.b, key)
+			c.drops++
+		}
+	}
+	c.mu.Unlock()
+	return err
+}
+
+// DeleteBrowserSession ends the session, in the store and here.
+func (c *SessionCache) DeleteBrowserSession(ctx context.Context, key string) error {
+	err := c.Users.DeleteBrowserSession(ctx, key)
+	c.mu.Lock()
+	delete(c.b, key)
+	c.drops++
+	c.mu.Unlock()
+	return err
+}
+
 // changed drops what is cached about email after a write to that user, so
 // this process sees it at once.
 func (c *SessionCache) changed(email string) {
@@ -150,6 +217,12 @@ func (c *SessionCache) changed(email string) {
 	c.mu.Lock()
 	if err == nil {
 		delete(c.m, key)
+		// The store ended the user's browser sessions with the change.
+		for k, e := range c.b {
+			if e.s.Email == key {
+				delete(c.b, k)
+			}
+		}
 	}
 	c.drops++
 	c.mu.Unlock()

@@ -27,6 +27,16 @@ type Users interface {
 	AddUser(ctx context.Context, email string, roles []string, password string) (latch.User, error)
 	SetRoles(ctx context.Context, email string, roles []string) (latch.User, error)
 	DeleteUser(ctx context.Context, email string) error
+	// Browser sessions, by key (latch.SessionKeyLen hex digits, the
+	// SHA-256 of the cookie's secret). BrowserSession and
+	// TouchBrowserSession report latch.ErrSessionNotFound for a session
+	// that is gone or past its Expires; DeleteBrowserSession of a missing
+	// one is not an error. A change of a user's password, roles or
+	// existence ends all of the user's sessions.
+	CreateBrowserSession(ctx context.Context, key string, s latch.BrowserSession) error
+	BrowserSession(ctx context.Context, key string) (latch.BrowserSession, error)
+	TouchBrowserSession(ctx context.Context, key string, at time.Time) error
+	DeleteBrowserSession(ctx context.Context, key string) error
 }
 
 // Store is Users with the session check's reads: what Options.Store takes.

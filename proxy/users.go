@@ -25,7 +25,7 @@ func rolesError(roles []string) *Error {
 	return nil
 }
 
-// listUsers answers GET /api/admin/user-admin; it never includes a hash or
+// listUsers answers GET <ns>/users; it never includes a hash or
 // a token.
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 	users, err := h.opts.Store.ListUsers(r.Context())
@@ -39,7 +39,7 @@ func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// createUser answers POST /api/admin/user-admin {email, roles?, password?}:
+// createUser answers POST <ns>/users {email, roles?, password?}:
 // 201, 400, or 409 when the email is taken.
 func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	b, e := h.readObject(w, r, []field{
@@ -68,12 +68,12 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return about(email, err)
 	}
-	w.Header().Set("Location", "/api/admin/user-admin/"+url.PathEscape(u.Email))
+	w.Header().Set("Location", h.ns+"/users/"+url.PathEscape(u.Email))
 	writeJSON(w, http.StatusCreated, u)
 	return nil
 }
 
-// getUser answers GET /api/admin/user-admin/{id}: 200 or 404.
+// getUser answers GET <ns>/users/{id}: 200 or 404.
 func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	u, err := h.opts.Store.GetUser(r.Context(), id)
@@ -84,7 +84,7 @@ func (h *Handler) getUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// putUser answers PUT /api/admin/user-admin/{id} {roles}: 200, 400 or 404.
+// putUser answers PUT <ns>/users/{id} {roles}: 200, 400 or 404.
 func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
 	b, e := h.readObject(w, r, []field{{name: "roles", kind: "strings", required: true}})
 	if e == nil {
@@ -102,7 +102,7 @@ func (h *Handler) putUser(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// deleteUser answers DELETE /api/admin/user-admin/{id}: 204 or 404.
+// deleteUser answers DELETE <ns>/users/{id}: 204 or 404.
 func (h *Handler) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	if err := h.opts.Store.DeleteUser(r.Context(), id); err != nil {

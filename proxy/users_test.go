@@ -34,6 +34,67 @@ type memStore struct {
 	onGet     func() // called by GetUser after it read, outside the lock
 	gen       uint64
 	n         int
+	browser   map[string]latch.BrowserSession
+}
+
+func (s *memStore) CreateBrowserSession(ctx context.Context, key string, b latch.BrowserSession) error {
+	defer s.mu.Unlock()
+	if err := s.begin(); err != nil {
+		return err
+	}
+	if _, ok := s.users[latch.FoldASCII(b.Email)]; !ok {
+		return latch.ErrUserNotFound
+	}
+	if s.browser == nil {
+		s.browser = map[string]latch.BrowserSession{}
+	}
+	s.browser[key] = b
+	return nil
+}
+
+func (s *memStore) BrowserSession(ctx context.Context, key string) (latch.BrowserSession, error) {
+	defer s.mu.Unlock()
+	if err := s.begin(); err != nil {
+		return latch.BrowserSession{}, err
+	}
+	b, ok := s.browser[key]
+	if !ok {
+		return latch.BrowserSession{}, latch.ErrSessionNotFound
+	}
+	return b, nil
+}
+
+func (s *memStore) TouchBrowserSession(ctx context.Context, key string, at time.Time) error {
+	defer s.mu.Unlock()
+	if err := s.begin(); err != nil {
+		return err
+	}
+	b, ok := s.browser[key]
+	if !ok {
+		return latch.ErrSessionNotFound
+	}
+	b.LastSeen = at
+	s.browser[key] = b
+	return nil
+}
+
+func (s *memStore) DeleteBrowserSession(ctx context.Context, key string) error {
+	defer s.mu.Unlock()
+	if err := s.begin(); err != nil {
+		return err
+	}
+	delete(s.browser, key)
+	return nil
+}
+
+// endSessions ends email's browser sessions, as the real stores do with
+// every change to the user. The lock is held.
+func (s *memStore) endSessions(email string) {
+	for k, b := range s.browser {
+		if b.Email == email {
+			delete(s.browser, k)
+		}
+	}
 }
 
 type memToken struct {
@@ -113,6 +174,7 @@ func (s *memStore) RedeemResetToken(ctx context.Context, tok, pw string) (string
 	u := s.users[t.email]
 	u.HasPassword, u.PasswordChanged, u.Generation = true, memNow, s.nextGen()
 	s.users[t.email], s.passwords[t.email] = u, pw
+	s.endSessions(t.email)
 	return t.email, nil
 }
 
@@ -200,6 +262,7 @@ func (s *memStore) SetRoles(ctx context.Context, email string, roles []string) (
 	}
 	u.Roles = slices.Clone(roles)
 	s.users[u.Email] = u
+	s.endSessions(u.Email)
 	return u, nil
 }
 
@@ -213,6 +276,7 @@ func (s *memStore) DeleteUser(ctx context.Context, email string) error {
 		return err
 	}
 	delete(s.users, u.Email)
+	s.endSessions(u.Email)
 	return nil
 }
 
@@ -411,17 +475,17 @@ func decodeUser(t *testing.T, b []byte) map[string]any {
 	return u
 }
 
-const usersPath = "/api/admin/user-admin"
+const usersPath = "/.latch/users"
 
 // TestUserRoutes covers every answer of the user-admin routes: POST and GET
-// /api/admin/user-admin, and GET, PUT and DELETE /api/admin/user-admin/{id}.
+// /.latch/users, and GET, PUT and DELETE /.latch/users/{id}.
 func TestUserRoutes(t *testing.T) {
 	t.Parallel()
 	const js = "application/json"
 	long := `{"email":"a@example.com","roles":["` + strings.Repeat("x", maxBody) + `"]}`
 	tooMany := `{"email":"a@example.com","roles":["r"` + strings.Repeat(`,"r"`, 32) + `]}`
 	tests := []routeCase{
-		// GET /api/admin/user-admin
+		// GET /.latch/users
 		{name: "list", method: "GET", path: usersPath, auth: adminAuth, status: http.StatusOK,
 			check: func(t *testing.T, _ *memStore, _ *http.Response, b []byte) {
 				var got struct{ Users []map[string]any }
@@ -448,7 +512,7 @@ func TestUserRoutes(t *testing.T) {
 		{name: "list, store fault", method: "GET", path: usersPath, auth: adminAuth, setup: failWith(errStoreFault),
 			status: http.StatusInternalServerError, errName: NameInternal},
 
-		// POST /api/admin/user-admin
+		// POST /.latch/users
 		{name: "create", method: "POST", path: usersPath, auth: adminAuth, ctype: js,
 			body: `{"email":"Bob@Example.com","roles":["viewer","ops"],"password":"Str0ng-Passw0rd"}`, status: http.StatusCreated,
 			check: func(t *testing.T, st *memStore, resp *http.Response, b []byte) {
@@ -487,7 +551,7 @@ func TestUserRoutes(t *testing.T) {
 		{name: "create, store fault", method: "POST", path: usersPath, auth: adminAuth, ctype: js, body: `{"email":"bob@example.com"}`,
 			setup: failWith(errStoreFault), status: http.StatusInternalServerError, errName: NameInternal},
 
-		// GET, PUT, DELETE /api/admin/user-admin/{id}
+		// GET, PUT, DELETE /.latch/users/{id}
 		{name: "get", method: "GET", path: usersPath + "/Ada@Example.com", auth: adminAuth, status: http.StatusOK,
 			check: func(t *testing.T, _ *memStore, _ *http.Response, b []byte) {
 				if u := decodeUser(t, b); u["email"] != "ada@example.com" || fmt.Sprint(u["roles"]) != "[viewer]" {

@@ -179,7 +179,7 @@ log:
 	in := startLatchArgs(t, dir, []string{"serve", "--config", cfgPath}, nil)
 
 	// The admin logs in and asks for a link for the user.
-	code, body := postJSON(ctx, t, in.proxy+"/auth/simple/login", "", map[string]string{"email": adminEmail, "password": adminPassword})
+	code, body := postJSON(ctx, t, in.proxy+"/.latch/login", "", map[string]string{"email": adminEmail, "password": adminPassword})
 	jwt, _ := body["token"].(string)
 	if code != http.StatusOK || jwt == "" {
 		t.Fatalf("admin login: got %d %v, want 200 with a token", code, body)
@@ -189,7 +189,7 @@ log:
 	if code != http.StatusOK || link == "" {
 		t.Fatalf("reset-password: got %d %v, want 200 with resetPasswordUrl", code, body)
 	}
-	pageURL := in.proxy + "/reset-password"
+	pageURL := in.proxy + "/.latch/reset-password"
 	if !strings.HasPrefix(link, pageURL+"?token=") {
 		t.Fatalf("resetPasswordUrl: got %q, want it to start with %q", link, pageURL+"?token=")
 	}
@@ -323,7 +323,7 @@ log:
 	if items := errorItems(); len(items) != 1 {
 		t.Errorf("mismatch: got errors %q, want just the mismatch", items)
 	}
-	if code, body := getJSONCtx(ctx, t, in.proxy+"/auth/reset/validate?token="+url.QueryEscape(token)); code != http.StatusOK {
+	if code, body := getJSONCtx(ctx, t, in.proxy+"/.latch/reset/validate?token="+url.QueryEscape(token)); code != http.StatusOK {
 		t.Fatalf("validate after the mismatch: got %d %v, want 200", code, body)
 	}
 
@@ -335,10 +335,10 @@ log:
 	}
 
 	// Outside the browser: the password works and the link is spent.
-	if code, body := postJSON(ctx, t, in.proxy+"/auth/simple/login", "", map[string]string{"email": userEmail, "password": newPassword}); code != http.StatusOK || body["token"] == nil {
+	if code, body := postJSON(ctx, t, in.proxy+"/.latch/login", "", map[string]string{"email": userEmail, "password": newPassword}); code != http.StatusOK || body["token"] == nil {
 		t.Errorf("login with the new password: got %d %v, want 200 with a token", code, body)
 	}
-	if code, body := getJSONCtx(ctx, t, in.proxy+"/auth/reset/validate?token="+url.QueryEscape(token)); code != http.StatusForbidden || body["name"] != "UsedTokenError" {
+	if code, body := getJSONCtx(ctx, t, in.proxy+"/.latch/reset/validate?token="+url.QueryEscape(token)); code != http.StatusForbidden || body["name"] != "UsedTokenError" {
 		t.Errorf("validate after use: got %d %v, want 403 UsedTokenError", code, body)
 	}
 

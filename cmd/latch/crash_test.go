@@ -162,7 +162,7 @@ func TestCrashDurability(t *testing.T) {
 	_, proxyURL = startChild(t, cfgPath)
 	lost := 0
 	for _, tok := range links {
-		resp, err := client.Get(proxyURL + "/auth/reset/validate?token=" + tok)
+		resp, err := client.Get(proxyURL + "/.latch/reset/validate?token=" + tok)
 		if err != nil {
 			t.Fatal(err)
 		}

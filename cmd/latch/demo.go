@@ -132,7 +132,7 @@ func demoConfig(dir, listen, adminListen, upstream string) (*config.Config, erro
 	c.Log.Format = "text"
 	c.Reset.MinInterval = config.Duration(10 * time.Second)
 	c.PublicURL = "http://" + listen
-	c.Reset.URL = c.PublicURL + "/reset-password"
+	c.Reset.URL = c.PublicURL + c.Namespace + "/reset-password"
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -231,7 +231,7 @@ export VIEWER_TOKEN=%[7]s
 # Anything else is forwarded; latch tells the upstream who is calling:
 curl -s %[1]s/api/admin/features -H "Authorization: Bearer $VIEWER_TOKEN"
 # Log in for a token:
-curl -s -X POST %[1]s/auth/simple/login -H 'Content-Type: application/json' -d '{"email":"admin@example.com","password":"%[4]s"}'
+curl -s -X POST %[1]s/.latch/login -H 'Content-Type: application/json' -d '{"email":"admin@example.com","password":"%[4]s"}'
 # Open the 200's resetPasswordUrl in a browser to set alice's password.
 
 Press Ctrl-C to stop.

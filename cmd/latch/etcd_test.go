@@ -121,7 +121,7 @@ func linkToken(t *testing.T, a answer) string {
 func redeem(t *testing.T, in *instance, token, pw string) answer {
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"token": token, "password": pw})
-	return call(t, "POST", in.proxy+"/auth/reset/password", "", "application/json", string(b))
+	return call(t, "POST", in.proxy+"/.latch/reset/redeem", "", "application/json", string(b))
 }
 
 // TestEtcdTwoReplicas runs two latch replicas on one etcd: a link issued
@@ -138,7 +138,7 @@ func TestEtcdTwoReplicas(t *testing.T) {
 	admin := loginToken(t, a, adminEmail, adminPass)
 
 	token := linkToken(t, issueLink(t, a, admin, userEmail))
-	v := call(t, "GET", b.proxy+"/auth/reset/validate?token="+token, "", "", "")
+	v := call(t, "GET", b.proxy+"/.latch/reset/validate?token="+token, "", "", "")
 	if v.status != 200 || v.body["email"] != userEmail {
 		t.Fatalf("validate on B: %d %s", v.status, v.raw)
 	}
@@ -150,7 +150,7 @@ func TestEtcdTwoReplicas(t *testing.T) {
 		t.Fatalf("redeem on B: %d %s", r.status, r.raw)
 	}
 	redeem(t, a, token, alicePass+"x").wantErr(t, 403, "UsedTokenError", "")
-	call(t, "GET", a.proxy+"/auth/reset/validate?token="+token, "", "", "").wantErr(t, 403, "UsedTokenError", "")
+	call(t, "GET", a.proxy+"/.latch/reset/validate?token="+token, "", "", "").wantErr(t, 403, "UsedTokenError", "")
 	for _, in := range []*instance{a, b} {
 		loginToken(t, in, userEmail, alicePass)
 	}
@@ -173,7 +173,7 @@ func TestEtcdTwoReplicas(t *testing.T) {
 			<-begin
 			pw := fmt.Sprintf("Race-Passw0rd-%02d!", i)
 			body, _ := json.Marshal(map[string]string{"token": token, "password": pw})
-			resp, err := http.Post(in.proxy+"/auth/reset/password", "application/json", bytes.NewReader(body))
+			resp, err := http.Post(in.proxy+"/.latch/reset/redeem", "application/json", bytes.NewReader(body))
 			if err != nil {
 				t.Error(err)
 				return
@@ -215,7 +215,7 @@ func TestEtcdDown(t *testing.T) {
 
 	s.cluster.Stop(0)
 	login(t, in, adminEmail, adminPass).wantErr(t, 503, "ServiceUnavailableError", "")
-	call(t, "GET", in.proxy+"/auth/reset/validate?token="+token, "", "", "").wantErr(t, 503, "ServiceUnavailableError", "unavailable")
+	call(t, "GET", in.proxy+"/.latch/reset/validate?token="+token, "", "", "").wantErr(t, 503, "ServiceUnavailableError", "unavailable")
 	redeem(t, in, token, "Al1ce-New-Passw0rd!").wantErr(t, 503, "ServiceUnavailableError", "unavailable")
 	// A latch JWT needs the user's password-change time from the store.
 	issueLink(t, in, admin, viewEmail).wantErr(t, 503, "ServiceUnavailableError", "")
@@ -446,7 +446,7 @@ func TestEtcdMigrate(t *testing.T) {
 	}
 	in := startLatchArgs(t, dir1, []string{"serve", "--config", cfg1}, []string{"LATCH_STORE_BACKEND=etcd"})
 	loginToken(t, in, adminEmail, adminPass)
-	if v := call(t, "GET", in.proxy+"/auth/reset/validate?token="+token, "", "", ""); v.status != 200 || v.body["email"] != userEmail {
+	if v := call(t, "GET", in.proxy+"/.latch/reset/validate?token="+token, "", "", ""); v.status != 200 || v.body["email"] != userEmail {
 		t.Errorf("the bbolt link on etcd: %d %s", v.status, v.raw)
 	}
 	in.stop(t)

@@ -116,7 +116,7 @@ func holder(dataDir string) string {
 	if pid == "" {
 		return ""
 	}
-	return fmt.Sprintf(" (held by latch serve, pid %s; while it runs, manage users through its /api/admin/user-admin API)", pid)
+	return fmt.Sprintf(" (held by latch serve, pid %s; while it runs, manage users through its /.latch/users API)", pid)
 }
 
 // reason is the cause at the bottom of err in plain words: the system

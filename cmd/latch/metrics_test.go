@@ -189,7 +189,7 @@ func (s *metricsLatch) expect(t *testing.T, want int, method, path, token string
 // login returns a JWT for a seeded user.
 func (s *metricsLatch) login(t *testing.T, email, pass string) string {
 	t.Helper()
-	b := s.expect(t, http.StatusOK, http.MethodPost, "/auth/simple/login", "",
+	b := s.expect(t, http.StatusOK, http.MethodPost, "/.latch/login", "",
 		map[string]string{"email": email, "password": pass})
 	var out struct{ Token string }
 	if err := json.Unmarshal(b, &out); err != nil || out.Token == "" {
@@ -396,8 +396,8 @@ func TestMetricsGolden(t *testing.T) {
 		t.Fatalf("reset link %q has no token (%v)", link.ResetPasswordURL, err)
 	}
 	token := u.Query().Get("token")
-	s.expect(t, http.StatusOK, http.MethodGet, "/auth/reset/validate?token="+url.QueryEscape(token), "", nil)
-	s.expect(t, http.StatusOK, http.MethodPost, "/auth/reset/password", "",
+	s.expect(t, http.StatusOK, http.MethodGet, "/.latch/reset/validate?token="+url.QueryEscape(token), "", nil)
+	s.expect(t, http.StatusOK, http.MethodPost, "/.latch/reset/redeem", "",
 		map[string]string{"token": token, "password": "N3w-Sunrise-Pass!"})
 
 	up.Close()

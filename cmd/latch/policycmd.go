@@ -54,7 +54,7 @@ func cmdPolicy(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "method: %s\ndecision: refused with %d (%s)\n", method, pe.Status, pe.Message)
 		return nil
 	}
-	protect := proxy.ProtectedPrefixes(cfg.Policy.Protect)
+	protect := proxy.ProtectedPrefixes(cfg.Policy.Protect, cfg.Namespace)
 	t, err := proxy.Resolve(raw, protect)
 	if err != nil {
 		fmt.Fprintf(e.stdout, "path: %s\ndecision: refused with 400 (%v)\n", raw, err)

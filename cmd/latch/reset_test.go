@@ -89,7 +89,7 @@ func call(t *testing.T, method, url, token, contentType, body string) answer {
 func login(t *testing.T, in *instance, email, pw string) answer {
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"email": email, "password": pw})
-	return call(t, "POST", in.proxy+"/auth/simple/login", "", "application/json", string(b))
+	return call(t, "POST", in.proxy+"/.latch/login", "", "application/json", string(b))
 }
 
 func loginToken(t *testing.T, in *instance, email, pw string) string {
@@ -134,7 +134,7 @@ func TestResetRouteAnswers(t *testing.T) {
 		status                   int
 		errName, msgHas          string
 	}{
-		{"401 anonymous", "", "application/json", `{"id":"alice@example.com"}`, 401, "AuthenticationRequired", "Try logging in at /auth/simple/login."},
+		{"401 anonymous", "", "application/json", `{"id":"alice@example.com"}`, 401, "AuthenticationRequired", "Try logging in at /.latch/login."},
 		{"401 before 400", "", "application/json", `{"id":`, 401, "AuthenticationRequired", ""},
 		{"401 before 415", "", "text/plain", `x`, 401, "AuthenticationRequired", ""},
 		{"401 bad token", "not.a.jwt", "application/json", `{"id":"alice@example.com"}`, 401, "AuthenticationRequired", ""},
@@ -175,7 +175,7 @@ func TestResetRouteAnswers(t *testing.T) {
 		t.Fatalf("200: got %d %s", a.status, a.raw)
 	}
 	link, _ := a.body["resetPasswordUrl"].(string)
-	if !regexp.MustCompile(`^http://127\.0\.0\.1:0/reset-password\?token=[A-Za-z0-9_-]{43}$`).MatchString(link) {
+	if !regexp.MustCompile(`^http://127\.0\.0\.1:0/\.latch/reset-password\?token=[A-Za-z0-9_-]{43}$`).MatchString(link) {
 		t.Errorf("resetPasswordUrl: got %q", link)
 	}
 	if len(a.body) != 1 {
@@ -206,29 +206,29 @@ func TestResetFullLoop(t *testing.T) {
 	link := a.body["resetPasswordUrl"].(string)
 	token := link[strings.Index(link, "token=")+6:]
 
-	v := call(t, "GET", in.proxy+"/auth/reset/validate?token="+token, "", "", "")
+	v := call(t, "GET", in.proxy+"/.latch/reset/validate?token="+token, "", "", "")
 	if v.status != 200 || v.body["email"] != viewEmail || v.body["expiresAt"] == nil {
 		t.Fatalf("validate: %d %s", v.status, v.raw)
 	}
-	call(t, "GET", in.proxy+"/auth/reset/validate?token=nope", "", "", "").wantErr(t, 401, "InvalidTokenError", "Token was not valid")
+	call(t, "GET", in.proxy+"/.latch/reset/validate?token=nope", "", "", "").wantErr(t, 401, "InvalidTokenError", "Token was not valid")
 
 	// Password rules: all failures in details, the first as message.
-	weak := call(t, "POST", in.proxy+"/auth/reset/password", "", "application/json", `{"token":"`+token+`","password":"aaa"}`)
+	weak := call(t, "POST", in.proxy+"/.latch/reset/redeem", "", "application/json", `{"token":"`+token+`","password":"aaa"}`)
 	weak.wantErr(t, 400, "OwaspValidationError", "at least 10 characters")
 	if d, _ := weak.body["details"].([]any); len(d) < 4 {
 		t.Errorf("details: got %v, want every failure", weak.body["details"])
 	}
-	call(t, "POST", in.proxy+"/auth/reset/password", "", "application/json", `{"token":"`+token+`","password":""}`).
+	call(t, "POST", in.proxy+"/.latch/reset/redeem", "", "application/json", `{"token":"`+token+`","password":""}`).
 		wantErr(t, 400, "PasswordUndefinedError", "Password cannot be empty or undefined")
 
 	const newPass = "N3w-Secret-Pass!"
-	ok := call(t, "POST", in.proxy+"/auth/reset/password", "", "application/json", `{"token":"`+token+`","password":"`+newPass+`"}`)
+	ok := call(t, "POST", in.proxy+"/.latch/reset/redeem", "", "application/json", `{"token":"`+token+`","password":"`+newPass+`"}`)
 	if ok.status != 200 {
 		t.Fatalf("redeem: %d %s", ok.status, ok.raw)
 	}
-	call(t, "POST", in.proxy+"/auth/reset/password", "", "application/json", `{"token":"`+token+`","password":"`+newPass+`x"}`).
+	call(t, "POST", in.proxy+"/.latch/reset/redeem", "", "application/json", `{"token":"`+token+`","password":"`+newPass+`x"}`).
 		wantErr(t, 403, "UsedTokenError", "")
-	call(t, "GET", in.proxy+"/auth/reset/validate?token="+token, "", "", "").wantErr(t, 403, "UsedTokenError", "")
+	call(t, "GET", in.proxy+"/.latch/reset/validate?token="+token, "", "", "").wantErr(t, 403, "UsedTokenError", "")
 
 	login(t, in, viewEmail, viewPass).wantErr(t, 401, "PasswordMismatch", "")
 	login(t, in, "ghost@example.com", viewPass).wantErr(t, 401, "PasswordMismatch", "")
@@ -255,7 +255,7 @@ func TestRedeemRaceOneWinner(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			body, _ := json.Marshal(map[string]string{"token": token, "password": "Race-Pass-" + string(rune('A'+i%26)) + "1!x"})
-			resp, err := http.Post(in.proxy+"/auth/reset/password", "application/json", bytes.NewReader(body))
+			resp, err := http.Post(in.proxy+"/.latch/reset/redeem", "application/json", bytes.NewReader(body))
 			if err != nil {
 				t.Error(err)
 				return
@@ -283,7 +283,7 @@ func TestUsersAPI(t *testing.T) {
 	in := seededLatch(t, "")
 	admin := loginToken(t, in, adminEmail, adminPass)
 	viewer := loginToken(t, in, viewEmail, viewPass)
-	base := in.proxy + "/api/admin/user-admin"
+	base := in.proxy + "/.latch/users"
 
 	call(t, "GET", base, viewer, "", "").wantErr(t, 403, "NoAccessError", "ADMIN")
 	call(t, "GET", base, "", "", "").wantErr(t, 401, "AuthenticationRequired", "")
@@ -295,7 +295,7 @@ func TestUsersAPI(t *testing.T) {
 		t.Errorf("list: got %d users, want 3", len(users))
 	}
 	c := call(t, "POST", base, admin, "application/json", `{"email":"Bob@Example.com","roles":["editor"]}`)
-	if c.status != 201 || c.header.Get("Location") != "/api/admin/user-admin/bob@example.com" {
+	if c.status != 201 || c.header.Get("Location") != "/.latch/users/bob@example.com" {
 		t.Fatalf("create: %d %s %v", c.status, c.raw, c.header)
 	}
 	call(t, "POST", base, admin, "application/json", `{"email":"bob@example.com"}`).wantErr(t, 409, "NameExistsError", "")
@@ -324,7 +324,7 @@ func TestCLIWhileServing(t *testing.T) {
 	if err == nil {
 		t.Fatal("users list while serving: got nil error")
 	}
-	for _, want := range []string{"in use by another process", "pid", "/api/admin/user-admin"} {
+	for _, want := range []string{"in use by another process", "pid", "/.latch/users"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}

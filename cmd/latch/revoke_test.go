@@ -21,7 +21,7 @@ import (
 const (
 	bossEmail = "boss@example.com"
 	bossPass  = "B0ss-Passw0rd!x"
-	adminOnly = "/api/admin/user-admin" // only role admin may list users
+	adminOnly = "/.latch/users" // only role admin may list users
 )
 
 // revokeLatch starts latch on bbolt with the admin, the viewer and boss (a
@@ -134,7 +134,7 @@ func TestRevokeLoginRacingRedeem(t *testing.T) {
 	for range 8 {
 		wg.Go(func() {
 			for !stop.Load() {
-				resp, err := http.Post(in.proxy+"/auth/simple/login", "application/json", strings.NewReader(string(body)))
+				resp, err := http.Post(in.proxy+"/.latch/login", "application/json", strings.NewReader(string(body)))
 				if err != nil {
 					t.Error(err)
 					return

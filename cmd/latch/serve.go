@@ -121,14 +121,22 @@ func build(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (_ *app, e
 			IdleConnTimeout:       cfg.IdleTimeout.D(),
 			MaxIdleConnsPerHost:   cfg.MaxIdleConnsPerHost,
 		}),
-		Protect:            cfg.Policy.Protect,
-		UserHeader:         cfg.Auth.UserHeader,
-		RolesHeader:        cfg.Auth.RolesHeader,
-		StripAuthorization: cfg.Auth.StripAuthorization,
-		MaxBodyBytes:       cfg.MaxBodyBytes,
-		Logger:             log,
-		AccessLog:          accessLog,
-		Registerer:         a.reg,
+		Protect:         cfg.Policy.Protect,
+		UserHeader:      cfg.Auth.UserHeader,
+		RolesHeader:     cfg.Auth.RolesHeader,
+		Namespace:       cfg.Namespace,
+		SecureCookie:    strings.HasPrefix(cfg.PublicURL, "https://"),
+		SessionIdle:     cfg.Session.IdleTimeout.D(),
+		SessionAbsolute: cfg.Session.AbsoluteTimeout.D(),
+		HandoffAudience: cfg.Auth.HandoffJWT.Audience,
+		HandoffTTL:      cfg.Auth.HandoffJWT.TTL.D(),
+		MaxBodyBytes:    cfg.MaxBodyBytes,
+		Logger:          log,
+		AccessLog:       accessLog,
+		Registerer:      a.reg,
+	}
+	if opts.Handoff, err = proxy.ParseHandoff(cfg.Auth.Handoff); err != nil {
+		return nil, err
 	}
 	if err := a.wire(&opts); err != nil {
 		return nil, err

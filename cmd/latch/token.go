@@ -152,7 +152,7 @@ func storedUser(cfg *config.Config, sub string) (u latch.User, found bool, err e
 		}
 		return latch.User{}, false, fmt.Errorf("store: %s is in use by %s, so the user's record cannot be read; "+
 			"while it runs, pass --allow-unknown with explicit --role flags (a token not tied to the user), "+
-			"or log in (POST /auth/simple/login), or manage users through /api/admin/user-admin", cfg.StorePath(), who)
+			"or log in (POST /.latch/login), or manage users through /.latch/users", cfg.StorePath(), who)
 	}
 	if err != nil {
 		return latch.User{}, false, err

@@ -185,7 +185,7 @@ func TestTokenWhileServing(t *testing.T) {
 		t.Errorf("error is not one line: %q", msg)
 	}
 	for _, want := range []string{"in use by latch serve (pid " + holderPID(filepath.Join(in.dir, "data")) + ")",
-		"--allow-unknown with explicit --role", "/auth/simple/login", "/api/admin/user-admin"} {
+		"--allow-unknown with explicit --role", "/.latch/login", "/.latch/users"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error %q lacks %q", msg, want)
 		}

@@ -23,7 +23,7 @@ const usersUsage = `Usage:
   latch users set-roles --config FILE --email E [--role R]...
 
 With the bbolt backend the store is a file only one process may open: while
-latch serve runs, use its /api/admin/user-admin API instead.
+latch serve runs, use its /.latch/users API instead.
 `
 
 // usersArgs is what the users subcommands were given.

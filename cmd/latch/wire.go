@@ -50,6 +50,9 @@ func (a *app) wire(opts *proxy.Options) error {
 	}
 	opts.Tokens = auth
 	opts.TokenTTL = cfg.Auth.JWT.TTL.D()
+	if err := handoffKeys(opts, auth); err != nil {
+		return err
+	}
 	a.checks = append(a.checks, proxy.Check{Name: "jwks", Err: func(context.Context) error { return auth.Ready() }})
 	a.loops = append(a.loops, auth.Run)
 
@@ -80,6 +83,29 @@ func (a *app) wire(opts *proxy.Options) error {
 		return st.Ping(ctx)
 	}})
 	a.loops = append(a.loops, func(ctx context.Context) { st.RunSweeper(ctx, cfg.Reset.SweepInterval.D()) })
+	return nil
+}
+
+// handoffKeys gives the proxy latch's key set to publish and, when a
+// route hands off in mode jwt, the minter of its tokens: which needs an
+// Ed25519 key, since the upstream verifies with the public half.
+func handoffKeys(opts *proxy.Options, auth *authn.Authenticator) error {
+	if auth.CanPublish() {
+		jwks, err := auth.JWKS()
+		if err != nil {
+			return err
+		}
+		opts.JWKS = jwks
+	}
+	for _, r := range opts.Handoff {
+		if r.Mode != proxy.HandoffJWT {
+			continue
+		}
+		if !auth.CanPublish() {
+			return errors.New("auth.handoff: mode jwt needs an Ed25519 signing key (auth.signing_key_file holds an HMAC secret)")
+		}
+		opts.UpstreamTokens = auth
+	}
 	return nil
 }
 
