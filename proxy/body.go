@@ -45,6 +45,9 @@ func (h *Handler) readObject(w http.ResponseWriter, r *http.Request, fields []fi
 		if len(ct) > 100 {
 			ct = ct[:100] + "..."
 		}
+		if strings.TrimSpace(ct) == "" {
+			ct = "none: the request has no Content-Type header"
+		}
 		return nil, &Error{Status: http.StatusUnsupportedMediaType, Name: NameContentType,
 			Message: fmt.Sprintf("We do not accept the content-type you provided (%s). Try using one of the content-types we do accept instead (application/json) and make sure the body is in the corresponding format.", ct)}
 	}
@@ -63,6 +66,9 @@ func (h *Handler) readObject(w http.ResponseWriter, r *http.Request, fields []fi
 // decodeObject parses raw as one JSON object with exactly the given fields:
 // no duplicates, no others, each of the right type.
 func decodeObject(raw []byte, fields []field) (*body, *Error) {
+	// A UTF-8 byte order mark before the JSON is allowed (RFC 8259 lets a
+	// parser ignore it; Windows tools write one).
+	raw = bytes.TrimPrefix(raw, []byte("\xEF\xBB\xBF"))
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, schemaError("The body is empty; it should be an object.", "")
 	}
@@ -142,6 +148,9 @@ func (b *body) set(f *field, v json.RawMessage) *Error {
 		if (f.nonEmpty || f.email) && s == "" {
 			return schemaError(fmt.Sprintf("The %s property must not be empty.", path), path)
 		}
+		if f.email && len(s) > maxEmailLen {
+			return schemaError(fmt.Sprintf("The %s property is too long (%d bytes); an email address has at most %d.", path, len(s), maxEmailLen), path)
+		}
 		if f.email && !validEmail(s) {
 			return schemaError(fmt.Sprintf("The %s property must be an email address.", path), path)
 		}
@@ -150,10 +159,14 @@ func (b *body) set(f *field, v json.RawMessage) *Error {
 	return nil
 }
 
+// maxEmailLen is the longest address (RFC 5321's path limit, less the
+// brackets).
+const maxEmailLen = 254
+
 // validEmail accepts a bare address (no display name, no angle brackets)
 // of at most 254 bytes.
 func validEmail(s string) bool {
-	if len(s) > 254 || strings.ContainsAny(s, " <>\r\n\t") {
+	if len(s) > maxEmailLen || strings.ContainsAny(s, " <>\r\n\t") {
 		return false
 	}
 	a, err := mail.ParseAddress(s)

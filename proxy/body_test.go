@@ -34,6 +34,11 @@ func TestDecodeObject(t *testing.T) {
 		{`{"id":"alice"}`, "!must be an email address"},
 		{`{"id":"Alice <alice@example.com>"}`, "!must be an email address"},
 		{`{"id":"alice@example.com","x":1}`, `!additional property "x"`},
+		// The differential's findings: a BOM is allowed, and a long id is
+		// refused for its length, not as "not an email address".
+		{"\xEF\xBB\xBF" + `{"id":"alice@example.com"}`, "alice@example.com"},
+		{"\xEF\xBB\xBF\xEF\xBB\xBF" + `{"id":"alice@example.com"}`, "!not valid JSON"},
+		{`{"id":"` + strings.Repeat("a", 296) + `@b.c"}`, "!The .id property is too long (300 bytes); an email address has at most 254."},
 		{`{"ID":"alice@example.com"}`, `!additional property "ID"`},
 		{`{"id":"a@b.c","id":"d@e.f"}`, "!more than once"},
 		{`{"id":"a@b.c"}{}`, "!more than one JSON value"},

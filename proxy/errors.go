@@ -161,6 +161,10 @@ var storeAnswers = []struct {
 	}},
 	{err: latch.ErrInvalidToken, status: http.StatusUnauthorized, name: NameInvalidToken, message: text("Token was not valid")},
 	{err: latch.ErrUsedToken, status: http.StatusForbidden, name: NameUsedToken, message: text("Token was already used")},
+	// A session could not start: the user changed (password, deletion)
+	// while the login was checked.
+	{err: latch.ErrSessionNotFound, status: http.StatusUnauthorized, name: NameAuthRequired,
+		message: text("The account changed while you signed in; sign in again.")},
 	{err: latch.ErrUnavailable, status: http.StatusServiceUnavailable, name: NameUnavailable,
 		message: text("The user store is unavailable; try again later."), retryAfter: 5 * time.Second, log: true},
 }

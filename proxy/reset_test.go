@@ -55,6 +55,13 @@ func TestResetRoutes(t *testing.T) {
 			status: http.StatusForbidden, errName: NameNoAccess},
 		{name: "link as text", method: "POST", path: resetPath, auth: adminAuth, ctype: "text/plain", body: "x",
 			status: http.StatusUnsupportedMediaType, errName: NameContentType},
+		{name: "link without a content type", method: "POST", path: resetPath, auth: adminAuth, body: `{"id":"ada@example.com"}`,
+			status: http.StatusUnsupportedMediaType, errName: NameContentType,
+			check: func(t *testing.T, _ *memStore, _ *http.Response, b []byte) {
+				if !strings.Contains(string(b), "(none: the request has no Content-Type header)") {
+					t.Errorf("body %s, want the 415 to say no Content-Type was sent", b)
+				}
+			}},
 		{name: "link too large", method: "POST", path: resetPath, auth: adminAuth, ctype: js,
 			body:   `{"id":"` + strings.Repeat("a", maxBody) + `@example.com"}`,
 			status: http.StatusRequestEntityTooLarge, errName: NamePayloadTooLarge},
