@@ -233,6 +233,9 @@ curl -s %[1]s/api/admin/features -H "Authorization: Bearer $VIEWER_TOKEN"
 # Log in for a token:
 curl -s -X POST %[1]s/.latch/login -H 'Content-Type: application/json' -d '{"email":"admin@example.com","password":"%[4]s"}'
 # Open the 200's resetPasswordUrl in a browser to set alice's password.
+# Or sign in with a browser (a session cookie) at %[1]s/.latch/login,
+# then see who you are at %[1]s/.latch/me; log out with the form's POST to
+# %[1]s/.latch/logout.
 
 Press Ctrl-C to stop.
 `, proxyURL, adminURL, dir, passwords["admin@example.com"], passwords["viewer@example.com"],
