@@ -328,7 +328,7 @@ func inPod(t *testing.T) {
 	metricsURL := "http://127.0.0.1:" + adminPort + "/metrics"
 
 	// The Job's admin can set a password through this latch.
-	vURL := proxyURL + "/auth/reset/validate?token=" + url.QueryEscape(resetURL.Query().Get("token"))
+	vURL := proxyURL + "/.latch/reset/validate?token=" + url.QueryEscape(resetURL.Query().Get("token"))
 	if code, body, err := get(vURL, nil); code != http.StatusOK || !strings.Contains(body, "admin@example.com") {
 		t.Errorf("validating the Job's reset link: %d %s %v", code, body, err)
 	}

@@ -403,7 +403,7 @@ func (e *env) resetSpec(addr, token string, dur time.Duration) load.Spec {
 // attempts through to the concurrency bound and the password check.
 func (e *env) floodSpec(addr string, dur time.Duration, block int) load.Spec {
 	addrs := floodAddrs(block)
-	return load.Spec{URL: "http://" + addr + "/auth/simple/login", Method: "POST",
+	return load.Spec{URL: "http://" + addr + "/.latch/login", Method: "POST",
 		Header: http.Header{"Content-Type": {"application/json"}}, Conns: len(addrs), Rate: 1000,
 		Duration: dur, LocalAddrs: addrs,
 		Body: func(w, i int) []byte {
