@@ -98,6 +98,11 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) error {
 	u, res, err := h.checkLogin(r, d.Email, password)
 	result = res
 	if err == nil {
+		// A new session, never the old cookie's (fixation): the old one,
+		// if any, ends.
+		if old := h.sessionSecret(r.Header); old != "" {
+			_ = h.opts.Store.DeleteBrowserSession(r.Context(), sessionKey(old))
+		}
 		err = h.startSession(r.Context(), w, u)
 		if err != nil {
 			result = "error"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,5 +208,85 @@ func TestRevokeEtcd(t *testing.T) {
 	call(t, "GET", a.proxy+"/api/admin/features", boss, "", "").wantErr(t, 401, "AuthenticationRequired", "")
 	pollUntil(t, "the deletion to reach replica b", func() bool {
 		return call(t, "GET", b.proxy+"/api/admin/features", boss, "", "").status == 401
+	})
+}
+
+// sessionCookie signs in on in's login page form and returns the session
+// cookie as a Cookie header value.
+func sessionCookie(t *testing.T, in *instance, email, pw string) string {
+	t.Helper()
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.PostForm(in.proxy+"/.latch/login", url.Values{"email": {email}, "password": {pw}, "rd": {"/"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	for _, ck := range resp.Cookies() {
+		if ck.Name == "latch_session" && ck.Value != "" {
+			return ck.Name + "=" + ck.Value
+		}
+	}
+	t.Fatalf("login form %s: %d without a session cookie", email, resp.StatusCode)
+	return ""
+}
+
+// withCookie is call with a Cookie header instead of a bearer token.
+func withCookie(t *testing.T, method, u, cookie string) int {
+	t.Helper()
+	req, _ := http.NewRequest(method, u, nil)
+	req.Header.Set("Cookie", cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestBrowserSessionsAcrossReplicas: a session started on one replica
+// works on the other (the record is in etcd), and logout and a demotion
+// through one end it on the other within the shared cache's bound.
+func TestBrowserSessionsAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	s := newEtcdSetup(t, 1)
+	a, b := s.replica(t, ""), s.replica(t, "")
+	admin := loginToken(t, a, adminEmail, adminPass)
+	wantStatus(t, "create boss", call(t, "POST", a.proxy+adminOnly, admin, "application/json",
+		`{"email":"`+bossEmail+`","roles":["admin"],"password":"`+bossPass+`"}`), 201)
+
+	first := sessionCookie(t, a, bossEmail, bossPass)
+	if got := withCookie(t, "GET", b.proxy+adminOnly, first); got != 200 {
+		t.Fatalf("a's session on replica b: got %d, want 200", got)
+	}
+	// Logout through a: gone on a at once, on b within the bound.
+	req, _ := http.NewRequest("POST", a.proxy+"/.latch/logout", nil)
+	req.Header.Set("Cookie", first)
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 204 {
+		t.Fatalf("logout: got %d, want 204", resp.StatusCode)
+	}
+	if got := withCookie(t, "GET", a.proxy+adminOnly, first); got != 401 {
+		t.Errorf("after logout on a: got %d, want 401", got)
+	}
+	pollUntil(t, "the logout to reach replica b", func() bool {
+		return withCookie(t, "GET", b.proxy+adminOnly, first) == 401
+	})
+
+	// A role change through a ends the user's sessions everywhere.
+	second := sessionCookie(t, b, bossEmail, bossPass)
+	if got := withCookie(t, "GET", a.proxy+adminOnly, second); got != 200 {
+		t.Fatalf("b's session on replica a: got %d, want 200", got)
+	}
+	wantStatus(t, "demote boss through a", call(t, "PUT", a.proxy+adminOnly+"/"+bossEmail, admin, "application/json", `{"roles":["viewer"]}`), 200)
+	if got := withCookie(t, "GET", a.proxy+"/api/admin/features", second); got != 401 {
+		t.Errorf("after the demotion, on a: got %d, want 401 (the session ended)", got)
+	}
+	pollUntil(t, "the end of the session to reach replica b", func() bool {
+		return withCookie(t, "GET", b.proxy+"/api/admin/features", second) == 401
 	})
 }
