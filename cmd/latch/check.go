@@ -3,9 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/latch-dev/latch/config"
 	"github.com/latch-dev/latch/policy"
+	"github.com/latch-dev/latch/proxy"
 	"github.com/latch-dev/latch/proxy/authn"
 )
 
@@ -56,6 +58,8 @@ func cmdCheck(e *env, args []string) error {
 	}
 	if err := checkSigningKey(cfg); err != nil {
 		errs = append(errs, err)
+	} else if err := checkHandoffKey(cfg); err != nil {
+		errs = append(errs, err)
 	} else {
 		fmt.Fprintln(e.stdout, "signing key: ok")
 	}
@@ -69,4 +73,23 @@ func cmdCheck(e *env, args []string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkHandoffKey fails, as serve does, when a route hands off in mode jwt
+// and the signing key is an HMAC secret. A default key latch will create is
+// Ed25519.
+func checkHandoffKey(cfg *config.Config) error {
+	routes, err := proxy.ParseHandoff(cfg.Auth.Handoff)
+	if err != nil {
+		return err
+	}
+	path := signingKeyPath(cfg)
+	if _, err := os.Stat(path); err != nil {
+		return nil // the default key, not created yet: Ed25519
+	}
+	a, err := authn.New(authn.Options{SigningKeyFile: path})
+	if err != nil {
+		return err
+	}
+	return handoffKeys(&proxy.Options{Handoff: routes}, a)
 }

@@ -532,6 +532,10 @@ func TestCheckFailsWhereServeWould(t *testing.T) {
 			}
 			return startupConfig(t, "")
 		}, []string{"data_dir", "latch.db", "not a regular file"}},
+		{"handoff jwt with an HMAC key", func(t *testing.T, dir string) string {
+			writeFile(t, dir, "keys/secret", strings.Repeat("s", 40)+"\n")
+			return startupConfig(t, "auth:\n  signing_key_file: keys/secret\n  handoff: [\"/api/ jwt\"]\n")
+		}, []string{"auth.handoff", "mode jwt needs an Ed25519 signing key"}},
 		{"etcd password file missing", func(t *testing.T, dir string) string {
 			return startupConfig(t, "store:\n  backend: etcd\n  etcd:\n    endpoints: [http://127.0.0.1:1]\n    username: u\n    password_file: nowhere/pw\n")
 		}, []string{"store.etcd.password_file", "nowhere/pw"}},
