@@ -146,7 +146,8 @@ type Handler struct {
 	ids           *requestIDs
 	lines         *lineWriter // nil: access lines go to log
 	resetURL      *url.URL    // Options.ResetURL parsed; nil without a Store
-	localPrefixes []string    // literal prefixes of the local routes' patterns
+	localPrefixes []string        // literal prefixes of the local routes' patterns
+	openRoutes    map[string]bool // patterns of local routes never protected
 	strip         []string    // request headers removed before anything reads them
 	ns            string      // the namespace, lower-case, no trailing '/'
 	cookie        string      // the session cookie's name
@@ -238,6 +239,7 @@ func New(o Options) (*Handler, error) {
 	}
 	h.fwd = h.forwarder(o.Upstream, &timedTransport{rt: rt, m: m})
 	h.local = http.NewServeMux()
+	h.openRoutes = map[string]bool{}
 	h.login = newLoginGuard(o.Login, o.Now)
 	h.strip = append([]string{o.UserHeader, o.RolesHeader}, rewriteHeaders...)
 	h.routes()
@@ -343,8 +345,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		r.Body = ib
 	}
 
-	local, class := h.localRoute(r, &t)
-	isProtected := t.Protected
+	local, class, openRoute := h.localRoute(r, &t)
+	isProtected := t.Protected && !openRoute
 	// A path under latch's namespace that no route of latch's matches is
 	// answered here (after the checks, when protected), never forwarded.
 	miss := class == "" && h.inNamespace(t.Key)
@@ -387,7 +389,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 	}
 	if st.identity != nil {
 		st.handoff = h.handoffMode(t.Key)
-		if st.handoff == HandoffJWT {
+		// A token only when it is sent: an Authorization latch did not
+		// consume stays in its place (see HandoffJWT).
+		if st.handoff == HandoffJWT && (st.consumedAuthz || len(r.Header["Authorization"]) == 0) {
 			tok, _, err := h.opts.UpstreamTokens.MintUpstream(st.identity.Subject, st.identity.Roles, h.opts.HandoffAudience, h.opts.HandoffTTL)
 			if err != nil {
 				answerError(w, r, &Error{Status: http.StatusInternalServerError, Name: NameInternal,

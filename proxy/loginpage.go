@@ -71,10 +71,6 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) error {
 		}
 		return again(http.StatusForbidden, loginPageData{RD: "/", Error: errCrossOrigin.Message})
 	}
-	if h.login.hashes.TokensAt(h.now()) < 1 {
-		result = "busy"
-		return again(errLoginBusy.Status, loginPageData{RD: "/", Error: errLoginBusy.Message})
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, h.opts.MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		result = "invalid"
@@ -89,6 +85,13 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) error {
 	password := r.PostForm.Get("password")
 	if len(d.Email) > 254 {
 		d.Email = ""
+	}
+	// Under a flood the hash budget is spent: refuse before any other work.
+	if h.login.hashes.TokensAt(h.now()) < 1 {
+		result = "busy"
+		w.Header().Set("Retry-After", retryAfterValue(errLoginBusy.RetryAfter))
+		d.Error = errLoginBusy.Message
+		return again(errLoginBusy.Status, d)
 	}
 	if d.Email == "" || password == "" || !validEmail(d.Email) {
 		result = "invalid"

@@ -18,37 +18,49 @@ const SeedRoute = "/api/admin/user-admin/reset-password"
 // route matches is answered 404 (see nsMiss), never forwarded.
 func (h *Handler) routes() {
 	ns := h.ns
-	h.handle("GET "+ns+"/me", h.me)
+	h.handle(open, "GET "+ns+"/me", h.me)
 	if h.opts.JWKS != nil {
-		h.handle("GET "+ns+"/jwks.json", h.jwks)
+		h.handle(open, "GET "+ns+"/jwks.json", h.jwks)
 	}
 	if h.opts.Store == nil {
 		return
 	}
-	h.handle("POST "+SeedRoute, h.resetPassword)
-	h.handle("GET "+ns+"/login", h.loginPage)
-	h.handle("POST "+ns+"/login", h.loginRoute)
-	h.handle("POST "+ns+"/logout", h.logout)
-	h.handle("GET "+ns+"/users", h.listUsers)
-	h.handle("POST "+ns+"/users", h.createUser)
-	h.handle("GET "+ns+"/users/{id}", h.getUser)
-	h.handle("PUT "+ns+"/users/{id}", h.putUser)
-	h.handle("DELETE "+ns+"/users/{id}", h.deleteUser)
-	h.handle("GET "+ns+"/reset/validate", h.validateReset)
-	h.handle("POST "+ns+"/reset/redeem", h.redeemReset)
-	h.handle("GET "+ns+"/reset-password", h.resetPage)
+	h.handle(privileged, "POST "+SeedRoute, h.resetPassword)
+	h.handle(open, "GET "+ns+"/login", h.loginPage)
+	h.handle(open, "POST "+ns+"/login", h.loginRoute)
+	h.handle(open, "POST "+ns+"/logout", h.logout)
+	h.handle(privileged, "GET "+ns+"/users", h.listUsers)
+	h.handle(privileged, "POST "+ns+"/users", h.createUser)
+	h.handle(privileged, "GET "+ns+"/users/{id}", h.getUser)
+	h.handle(privileged, "PUT "+ns+"/users/{id}", h.putUser)
+	h.handle(privileged, "DELETE "+ns+"/users/{id}", h.deleteUser)
+	h.handle(open, "GET "+ns+"/reset/validate", h.validateReset)
+	h.handle(open, "POST "+ns+"/reset/redeem", h.redeemReset)
+	h.handle(open, "GET "+ns+"/reset-password", h.resetPage)
 	if p := lowerASCII(h.resetURL.Path); p != ns+"/reset-password" && p != "" && !strings.HasPrefix(p, ns+"/") {
 		// reset.url names a page of latch's elsewhere in the upstream's
 		// space: the operator asked for it.
-		h.handle("GET "+p, h.resetPage)
+		h.handle(open, "GET "+p, h.resetPage)
 	}
 }
+
+// Access of a local route: privileged routes are always protected (see
+// ProtectedPrefixes); open ones (the login, logout, reset and key routes,
+// which must work for someone not signed in) never are, whatever
+// policy.protect covers, so protecting "/" cannot lock everyone out.
+const (
+	open       = false
+	privileged = true
+)
 
 // handle registers pattern ("METHOD /path") on the local mux and notes the
 // literal part of its path, before any wildcard, which every path it
 // matches starts with. fn answers success itself and returns what went
 // wrong, which fail answers: route handlers never write an error body.
-func (h *Handler) handle(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+func (h *Handler) handle(priv bool, pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+	if !priv {
+		h.openRoutes[pattern] = true
+	}
 	h.local.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		if err := fn(w, r); err != nil {
 			fail(w, r, err)
@@ -68,25 +80,25 @@ func (h *Handler) handle(pattern string, fn func(http.ResponseWriter, *http.Requ
 // nothing: a path that starts with no local pattern's literal prefix is
 // passed at once, and otherwise the mux is probed with a small request; r is
 // copied only on a match.
-func (h *Handler) localRoute(r *http.Request, t *Target) (*http.Request, string) {
+func (h *Handler) localRoute(r *http.Request, t *Target) (_ *http.Request, class string, openRoute bool) {
 	if !hasAnyPrefix(t.Key, h.localPrefixes) {
-		return nil, ""
+		return nil, "", false
 	}
 	path, err := unescape(t.Key)
 	if err != nil {
-		return nil, ""
+		return nil, "", false
 	}
 	probe := &http.Request{Method: r.Method, Host: r.Host, URL: &url.URL{Path: path, RawPath: t.Key}}
 	_, pattern := h.local.Handler(probe)
 	if pattern == "" {
-		return nil, ""
+		return nil, "", false
 	}
 	r2 := new(http.Request)
 	*r2 = *r
 	u := *r.URL
 	u.Path, u.RawPath = path, t.Key
 	r2.URL = &u
-	return r2, classOf(pattern)
+	return r2, classOf(pattern), h.openRoutes[pattern]
 }
 
 // privilegedPrefixes are latch's own routes that change users or issue
