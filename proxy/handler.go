@@ -144,13 +144,13 @@ type Handler struct {
 	metrics       *metrics
 	login         *loginGuard
 	ids           *requestIDs
-	lines         *lineWriter // nil: access lines go to log
-	resetURL      *url.URL    // Options.ResetURL parsed; nil without a Store
+	lines         *lineWriter     // nil: access lines go to log
+	resetURL      *url.URL        // Options.ResetURL parsed; nil without a Store
 	localPrefixes []string        // literal prefixes of the local routes' patterns
 	openRoutes    map[string]bool // patterns of local routes never protected
-	strip         []string    // request headers removed before anything reads them
-	ns            string      // the namespace, lower-case, no trailing '/'
-	cookie        string      // the session cookie's name
+	strip         []string        // request headers removed before anything reads them
+	ns            string          // the namespace, lower-case, no trailing '/'
+	cookie        string          // the session cookie's name
 	cop           *http.CrossOriginProtection
 	resetHTML     []byte // resetPageHTML with the namespace's paths
 }
