@@ -99,6 +99,10 @@ func retryAfterValue(d time.Duration) string {
 // authRequired is the 401 for a request without a usable credential:
 // msg, then where to log in, in the message, the details and path.
 func (h *Handler) authRequired(msg string) *Error {
+	if h.opts.Store == nil {
+		// No login page without a store: nothing to point at.
+		return &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msg}
+	}
 	login := h.ns + "/login"
 	return &Error{Status: http.StatusUnauthorized, Name: NameAuthRequired, Message: msg + " Try logging in at " + login + ".",
 		Details: []Detail{{Message: msg}, {Message: "Log in at " + login + "."}}, Path: login, Type: "custom"}

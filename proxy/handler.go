@@ -185,6 +185,9 @@ func New(o Options) (*Handler, error) {
 		}
 	}
 	ns := cleanNamespace(o.Namespace)
+	if !validNamespace(ns) {
+		return nil, fmt.Errorf("proxy: Options.Namespace %q is not a path prefix like /.latch", o.Namespace)
+	}
 	if o.Store != nil {
 		o.Protect = ProtectedPrefixes(o.Protect, ns)
 	}

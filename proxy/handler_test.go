@@ -13,9 +13,9 @@ func TestProtectedRoutes(t *testing.T) {
 		status                   int
 		errName, msgHas          string
 	}{
-		{"no credential", "GET", "/api/admin/features", "", 401, NameAuthRequired, "/.latch/login"},
+		{"no credential", "GET", "/api/admin/features", "", 401, NameAuthRequired, "You must log in to use this service."},
 		{"bad credential", "GET", "/api/admin/features", "garbage", 401, NameAuthRequired, "malformed"},
-		{"no credential mixed case", "GET", "/API/Admin/features", "", 401, NameAuthRequired, "/.latch/login"},
+		{"no credential mixed case", "GET", "/API/Admin/features", "", 401, NameAuthRequired, "You must log in to use this service."},
 		{"no credential prefix itself", "GET", "/api/admin", "", 401, NameAuthRequired, ""},
 		{"viewer may GET", "GET", "/api/admin/features", "Bearer v@example.com:viewer", 200, "", ""},
 		{"viewer may not POST", "POST", "/api/admin/features", "Bearer v@example.com:viewer", 403, NameNoAccess, "You need permission to POST /api/admin/*."},

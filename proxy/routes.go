@@ -134,6 +134,25 @@ func cleanNamespace(ns string) string {
 	return strings.TrimRight(lowerASCII(ns), "/")
 }
 
+// validNamespace: a clean path of at least one segment, of letters,
+// digits, '.', '-' and '_' (as config checks namespace).
+func validNamespace(ns string) bool {
+	if len(ns) < 2 || ns[0] != '/' {
+		return false
+	}
+	for _, seg := range strings.Split(ns[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for i := 0; i < len(seg); i++ {
+			if c := seg[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '.' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // inNamespace reports whether the canonical key is the namespace or below it.
 func (h *Handler) inNamespace(key string) bool {
 	return strings.HasPrefix(key, h.ns) && (len(key) == len(h.ns) || key[len(h.ns)] == '/')
