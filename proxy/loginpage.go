@@ -15,10 +15,11 @@ var loginTemplate = template.Must(template.New("login").Parse(loginPageHTML))
 
 // loginPageData fills the login page.
 type loginPageData struct {
-	Action string // the form's target, <ns>/login
-	RD     string // where to go after sign-in (safeRedirect'ed)
-	Email  string // what the user typed, kept after a failure
-	Error  string // what went wrong; empty on first load
+	Style  template.CSS // pageCSS
+	Action string       // the form's target, <ns>/login
+	RD     string       // where to go after sign-in (safeRedirect'ed)
+	Email  string       // what the user typed, kept after a failure
+	Error  string       // what went wrong; empty on first load
 }
 
 // pageHeaders are the headers of latch's own HTML pages: nothing cached or
@@ -36,7 +37,7 @@ const loginCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'se
 
 // renderLogin writes the login page with status.
 func (h *Handler) renderLogin(w http.ResponseWriter, status int, d loginPageData) {
-	d.Action = h.ns + "/login"
+	d.Action, d.Style = h.ns+"/login", template.CSS(pageCSS)
 	var buf bytes.Buffer
 	if err := loginTemplate.Execute(&buf, d); err != nil {
 		// The template is fixed and its data plain strings: unreachable.

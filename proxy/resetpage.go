@@ -1,12 +1,22 @@
 package proxy
 
 import (
+	"bytes"
 	_ "embed"
 	"net/http"
 )
 
 //go:embed resetpage.html
-var resetPageHTML []byte
+var resetPageRaw []byte
+
+// pageCSS is the style latch's pages share (inline: their CSP allows no
+// stylesheet from elsewhere).
+//
+//go:embed page.css
+var pageCSS string
+
+// resetPageHTML is the reset page with the shared style in place.
+var resetPageHTML = bytes.Replace(resetPageRaw, []byte("/*PAGE_CSS*/"), []byte(pageCSS), 1)
 
 // resetPage serves the page a reset link opens: a form for the new
 // password that validates the token, shows the rules, and submits to

@@ -143,7 +143,6 @@ var externalRef = regexp.MustCompile(`(?i)(?:\b(?:src|href|action|formaction|src
 // works for login, and the link is then spent.
 func TestBrowserResetPassword(t *testing.T) {
 	t.Parallel()
-	bin := findChromium(t)
 	ctx := testContext(t)
 
 	const (
@@ -202,47 +201,8 @@ log:
 	checkPageResponse(ctx, t, link)
 
 	// The browser.
-	var browserOut syncBuffer
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.CombinedOutput(&browserOut),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc() // before t.TempDir's cleanup removes the profile
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("starting %s: %v\n%s", bin, err, browserOut.String())
-	}
-	console := collectConsole(bctx)
-	defer console.wait()
-	defer cancelBrowser()
-	defer func() {
-		if t.Failed() {
-			t.Logf("browser console:\n%s\nbrowser output:\n%s", strings.Join(console.lines(), "\n"), browserOut.String())
-		}
-	}()
-
-	// Steps run under actx, which ends a little before ctx, so that a step
-	// that times out still leaves time to read the page for the message.
-	dl, _ := ctx.Deadline()
-	actx, cancelSteps := context.WithDeadline(bctx, dl.Add(-min(5*time.Second, time.Until(dl)/4)))
-	defer cancelSteps()
-	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(actx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
+	b := newBrowser(ctx, t)
+	bctx, actx, console, do := b.bctx, b.actx, b.console, b.do
 	text := func(id string) string {
 		t.Helper()
 		s, err := chromedp.Run(bctx, chromedp.TextContent(chromedp.ID(id)))
@@ -332,6 +292,18 @@ log:
 	do("waiting for success", chromedp.WaitVisible(chromedp.ID("success")), chromedp.WaitNotVisible(chromedp.ID("reset-form")))
 	if got, want := strings.TrimSpace(text("success")), "Your password has been changed. You can now log in."; got != want {
 		t.Errorf("#success: got %q, want %q", got, want)
+	}
+
+	// The page's link leads to the login page, where the new password
+	// signs the user in, back at "/" on the upstream.
+	do("following the link to sign in", chromedp.Click(chromedp.ID("login-link")), chromedp.WaitVisible(chromedp.ID("login-form")))
+	do("signing in with the new password",
+		chromedp.SendKeys(chromedp.ID("email"), userEmail),
+		chromedp.SendKeys(chromedp.ID("password"), newPassword),
+		chromedp.Click(chromedp.ID("submit")),
+		chromedp.WaitVisible(chromedp.CSS("pre")))
+	if got := b.bodyJSON(); got["user"] != userEmail || got["path"] != "/" {
+		t.Errorf("after signing in, the upstream saw %v, want %s at /", got, userEmail)
 	}
 
 	// Outside the browser: the password works and the link is spent.
