@@ -257,8 +257,8 @@ func (b *browser) click(label string, timeout time.Duration) {
 	b.t.Helper()
 	expr := fmt.Sprintf(`(() => {
 		const want = %s;
-		for (const el of document.querySelectorAll('button, a, [role=button], [role=menuitem], [role=tab], input[type=checkbox]')) {
-			const text = (el.innerText || '').trim(), aria = el.getAttribute('aria-label') || '';
+		for (const el of document.querySelectorAll('button, a, [role=button], [role=menuitem], [role=tab], input[type=checkbox], input[type=submit], input[type=button]')) {
+			const text = (el.tagName === 'INPUT' ? el.value || '' : el.innerText || '').trim(), aria = el.getAttribute('aria-label') || '';
 			if ((text === want || aria === want) && el.getClientRects().length > 0 && !el.disabled) { el.click(); return true; }
 		}
 		return false;
