@@ -13,7 +13,7 @@ FUZZTIME ?= 200000x
 
 MODULES := . bench
 
-.PHONY: test test-differential vet deps lint fuzz tidy-check bench bench-load bench-micro build
+.PHONY: test test-differential vet deps lint fuzz tidy-check bench bench-load bench-micro build e2e
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/latch ./cmd/latch
@@ -26,6 +26,14 @@ deps:
 test: deps vet
 	$(GO) test -race -count=1 ./...
 	$(GO) -C bench test -race -count=1 ./...
+
+# e2e runs latch for real in front of Unleash OSS (examples/unleash, on a
+# throwaway PostgreSQL) and Prometheus (examples/prometheus), driven in
+# headless Chromium (e2e/, build tag e2e, so `go test ./...` leaves it out).
+# Screenshots, and the processes' logs on failure, go to e2e/out/<test>/
+# ($LATCH_E2E_OUT). About 3 minutes.
+e2e: deps
+	$(GO) test -tags e2e -count=1 -timeout 10m ./e2e/
 
 # test-differential runs policy's TestDifferential at its full request
 # counts, without the race detector: under -race (make test) it runs a

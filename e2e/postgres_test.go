@@ -15,9 +15,23 @@ import (
 	"time"
 )
 
-// pgBin is where Debian's postgresql package (15, bookworm) puts the
-// server programs; LATCH_E2E_PG_BIN overrides it.
-const pgBin = "/usr/lib/postgresql/15/bin"
+// pgBin is where Debian's postgresql package puts the server programs of
+// its newest installed major version (15 on bookworm):
+// /usr/lib/postgresql/<major>/bin. LATCH_E2E_PG_BIN overrides it.
+func pgBin() string {
+	if dir := os.Getenv("LATCH_E2E_PG_BIN"); dir != "" {
+		return dir
+	}
+	best, bestMajor := "/usr/lib/postgresql/15/bin", -1
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/postgres")
+	for _, m := range matches {
+		dir := filepath.Dir(m)
+		if major, err := strconv.Atoi(filepath.Base(filepath.Dir(dir))); err == nil && major > bestMajor {
+			best, bestMajor = dir, major
+		}
+	}
+	return best
+}
 
 // startPostgres runs a throwaway PostgreSQL cluster on 127.0.0.1 and a
 // free port, in a fresh directory, trusting connections (it accepts only
@@ -29,10 +43,7 @@ const pgBin = "/usr/lib/postgresql/15/bin"
 // owns (the test's own temp dirs are root's, mode 0700).
 func startPostgres(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("LATCH_E2E_PG_BIN")
-	if bin == "" {
-		bin = pgBin
-	}
+	bin := pgBin()
 	need(t, "PostgreSQL (Debian's postgresql)", filepath.Join(bin, "postgres"))
 
 	dir, err := os.MkdirTemp("", "latch-e2e-pg-")
