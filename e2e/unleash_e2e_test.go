@@ -166,6 +166,30 @@ func TestUnleash(t *testing.T) {
 		}
 	})
 
+	t.Run("ForgedIdentityHeaders", func(t *testing.T) {
+		// server.js trusts X-Latch-User; through latch a client's own is
+		// always removed, whatever the path's spelling.
+		for _, path := range []string{"/api/admin/user", "/API/Admin/user", "//api//admin/user", "/api/%61dmin/user", "/api/admin/./user"} {
+			for _, h := range []string{"X-Latch-User", "x-latch-user", "X_Latch_User"} {
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, l.url+path, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Header[h] = []string{admin.email}
+				req.Header["X-Latch-Roles"] = []string{"admin"}
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK || strings.Contains(string(body), admin.email) {
+					t.Errorf("GET %s with %s: %s: got %d %s, want no user", path, h, admin.email, resp.StatusCode, body)
+				}
+			}
+		}
+	})
+
 	t.Run("ResetLinkForNewUser", func(t *testing.T) {
 		adm := signedIn(t, admin)
 		link := resetLink(t, adm, l, newbie.email)
