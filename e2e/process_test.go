@@ -238,8 +238,8 @@ func tail(s string, n int) string {
 	return "…" + s[len(s)-n:]
 }
 
-// run runs a short command and returns its output, failing the test on a
-// non-zero exit or after timeout.
+// run runs a short command and returns its standard output, failing the
+// test (with both outputs) on a non-zero exit or after timeout.
 func run(t *testing.T, timeout time.Duration, stdin string, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
@@ -247,12 +247,14 @@ func run(t *testing.T, timeout time.Duration, stdin string, name string, args ..
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	cmd.WaitDelay = 2 * time.Second
-	out, err := cmd.CombinedOutput()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("%w (after %s)", err, timeout)
 		}
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+		t.Fatalf("%s %s: %v\n%s%s", name, strings.Join(args, " "), err, out, stderr.String())
 	}
 	return string(out)
 }

@@ -146,6 +146,23 @@ func TestUnleash(t *testing.T) {
 		b.waitText("the editor in the event log", editor.email, 30*time.Second)
 	})
 
+	t.Run("AutomationToken", func(t *testing.T) {
+		// A script with a JWT from `latch token` (a subject that is no
+		// stored user, so not an email) works as an Unleash user of its
+		// own, named in the event log.
+		token := strings.TrimSpace(run(t, time.Minute, "", latchBin, "token", "--config", l.config,
+			"--sub", "ci-bot", "--allow-unknown", "--role", "editor", "--ttl", "10m"))
+		name := flag + "-ci"
+		status, body := apiCall(t, "POST", l.url+"/api/admin/projects/default/features", token, `{"name":"`+name+`","type":"release"}`)
+		if status != http.StatusCreated && status != http.StatusOK {
+			t.Fatalf("ci-bot creates %s: got %d %s", name, status, body)
+		}
+		status, body = apiCall(t, "GET", l.url+"/api/admin/events/"+name, token, "")
+		if status != 200 || !strings.Contains(body, `"createdBy":"ci-bot"`) {
+			t.Errorf("events of %s: got %d %s, want createdBy ci-bot", name, status, tail(body, 500))
+		}
+	})
+
 	t.Run("ClientAPIUntouched", func(t *testing.T) {
 		direct := clientGet(t, un.url+"/api/client/features", "")
 		through := clientGet(t, l.url+"/api/client/features", "")
@@ -370,6 +387,29 @@ func setPassword(t *testing.T, b *browser, link, password string) {
 		chromedp.Click(`button[type=submit]`),
 	)
 	b.waitFor("password set", `(() => { const s = document.getElementById("success"); return !!s && s.getClientRects().length > 0; })()`, 30*time.Second)
+}
+
+// apiCall sends a JSON request with a bearer token.
+func apiCall(t *testing.T, method, u, token, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, u, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
 }
 
 type clientAnswer struct {

@@ -79,42 +79,56 @@ function isSDKRoute(path) {
     return path.startsWith('/api/client') || path.startsWith('/api/frontend');
 }
 
-// users resolves an email to an Unleash user with the wanted root role.
-// A resolved user is kept for a few seconds so that a page load does not
+function isEmail(s) {
+    return /^[^@\s]+@[^@\s]+$/.test(s);
+}
+
+// userResolver resolves latch's subject (an email, or a token's name) to
+// an Unleash user with the wanted root role. A resolved user is kept for a few seconds so that a page load does not
 // query the database once per request; a role change made in latch shows
 // in Unleash within that time.
 function userResolver({ userService, accessService }, logger) {
     const ttlMs = 5000;
-    const cache = new Map(); // email -> {at, rootRole, promise}
+    const cache = new Map(); // subject -> {at, rootRole, promise}
 
-    async function resolve(email, rootRole) {
+    // latch's subject is an email for people; a token's subject (latch
+    // token --allow-unknown --sub ci-bot, a static API token) may be a
+    // plain name, which Unleash keeps as a username (it refuses a
+    // malformed email).
+    async function find(subject) {
+        if (isEmail(subject)) return userService.getByEmail(subject);
+        return userService.store.getByQuery({ username: subject });
+    }
+
+    async function resolve(subject, rootRole) {
+        const key = isEmail(subject) ? { email: subject } : { username: subject };
         let user;
         try {
-            user = await userService.getByEmail(email);
+            user = await find(subject);
         } catch {
             try {
-                user = await userService.createUser({ email, rootRole }, SYSTEM_USER_AUDIT);
-                logger.info(`created user ${email} as ${rootRole}`);
+                user = await userService.createUser({ ...key, rootRole }, SYSTEM_USER_AUDIT);
+                logger.info(`created user ${subject} as ${rootRole}`);
             } catch (e) {
                 // Two first requests raced; the other one created it.
-                user = await userService.getByEmail(email);
+                user = await find(subject);
             }
         }
         const current = await accessService.getRootRoleForUser(user.id);
         if (current?.name !== rootRole) {
             await userService.updateUser({ id: user.id, rootRole }, SYSTEM_USER_AUDIT);
-            logger.info(`root role of ${email}: ${current?.name} -> ${rootRole}`);
+            logger.info(`root role of ${subject}: ${current?.name} -> ${rootRole}`);
         }
         return user;
     }
 
-    return (email, rootRole) => {
-        const key = email.toLowerCase();
+    return (subject, rootRole) => {
+        const key = subject.toLowerCase();
         const hit = cache.get(key);
         if (hit && hit.rootRole === rootRole && Date.now() - hit.at < ttlMs) {
             return hit.promise;
         }
-        const promise = resolve(email, rootRole);
+        const promise = resolve(subject, rootRole);
         cache.set(key, { at: Date.now(), rootRole, promise });
         promise.catch(() => cache.delete(key));
         return promise;
@@ -138,13 +152,13 @@ function latchAuth(app, config, services) {
 
     // The admin API (the UI's backend): the user is who latch says.
     app.use(`${base}/api/admin`, async (req, _res, next) => {
-        const email = req.get(userHeader);
+        const subject = req.get(userHeader)?.trim();
         if (routes) {
             routes.write(`${req.method} ${base}/api/admin${req.path} ${req.get(rolesHeader) || '-'}\n`);
         }
-        if (!email) return next();
+        if (!subject) return next();
         try {
-            req.user = await userFor(email.trim(), rootRoleFor(req.get(rolesHeader)));
+            req.user = await userFor(subject, rootRoleFor(req.get(rolesHeader)));
             next();
         } catch (e) {
             next(e);
