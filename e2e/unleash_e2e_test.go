@@ -163,6 +163,44 @@ func TestUnleash(t *testing.T) {
 		}
 	})
 
+	t.Run("RoleChangeReachesUnleash", func(t *testing.T) {
+		// An admin makes the editor a viewer in latch (its user API). latch
+		// ends the editor's browser sessions (resetstore's SetRoles) or
+		// serves the new role at once; either way the editor's next write is
+		// refused, and once signed in again Unleash gives it the Viewer root
+		// role.
+		adm, ed := signedIn(t, admin), signedIn(t, editor)
+		setRoles := func(roles ...string) {
+			t.Helper()
+			if r := adm.pageFetch("PUT", "/.latch/users/"+url.PathEscape(editor.email), map[string]any{"roles": roles}); r.Status != 200 {
+				t.Fatalf("PUT /.latch/users/%s %v: %d %s", editor.email, roles, r.Status, r.Body)
+			}
+		}
+		create := map[string]any{"name": flag + "-demoted", "type": "release"}
+		setRoles("viewer")
+		defer func() {
+			setRoles(editor.roles...)
+			if ed.whoami(t).Status != 200 {
+				signIn(t, ed, l, editor)
+			}
+		}()
+		r := ed.pageFetch("POST", "/api/admin/projects/default/features", create)
+		switch r.Status {
+		case http.StatusForbidden:
+		case http.StatusUnauthorized:
+			t.Logf("the role change ended the editor's session: %s", r.Body)
+			signIn(t, ed, l, person{editor.email, editor.password, []string{"viewer"}})
+		default:
+			t.Fatalf("the demoted editor creates a flag: got %d %s, want 403 or 401", r.Status, r.Body)
+		}
+		if r := ed.pageFetch("POST", "/api/admin/projects/default/features", create); r.Status != http.StatusForbidden {
+			t.Errorf("the demoted editor creates a flag: got %d %s, want 403", r.Status, r.Body)
+		}
+		if me := ed.whoami(t); me.Status != 200 || strings.Contains(me.Body, `"permission":"CREATE_FEATURE"`) {
+			t.Errorf("the demoted editor in Unleash: got %d %s, want 200 without CREATE_FEATURE", me.Status, tail(me.Body, 400))
+		}
+	})
+
 	t.Run("ClientAPIUntouched", func(t *testing.T) {
 		direct := clientGet(t, un.url+"/api/client/features", "")
 		through := clientGet(t, l.url+"/api/client/features", "")
