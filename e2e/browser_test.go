@@ -80,11 +80,20 @@ func newBrowser(t *testing.T, name string) *browser {
 	return b
 }
 
-// do runs steps within the step deadline, then saves a screenshot named
-// after what; on failure it saves one too and fails the test.
+// within is a context for one browser call: it ends after d, or a little
+// before the test's deadline. Every call has one, so a call that a
+// navigation leaves unanswered fails (or is retried) instead of hanging.
+func (b *browser) within(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.steps, d)
+}
+
+// do runs steps (within a minute), then saves a screenshot named after
+// what; on failure it saves one too and fails the test.
 func (b *browser) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
-	err := chromedp.Do(b.steps, steps...)
+	ctx, cancel := b.within(time.Minute)
+	defer cancel()
+	err := chromedp.Do(ctx, steps...)
 	b.screenshot(what)
 	if err != nil {
 		b.t.Fatalf("%s: %s: %v (at %s)", b.name, what, err, b.location())
@@ -101,7 +110,9 @@ func (b *browser) waitFor(what, expr string, timeout time.Duration) {
 	var err error
 	for {
 		var ok bool
-		ok, err = chromedp.Run(ctx, chromedp.Evaluate[bool](expr, chromedp.EvalAwaitPromise))
+		one, cancelOne := context.WithTimeout(ctx, 10*time.Second)
+		ok, err = chromedp.Run(one, chromedp.Evaluate[bool](expr, chromedp.EvalAwaitPromise))
+		cancelOne()
 		if err == nil && ok {
 			b.screenshot(what)
 			return
@@ -127,7 +138,9 @@ func (b *browser) waitText(what, want string, timeout time.Duration) {
 // eval evaluates a JavaScript expression (awaiting a promise) into T.
 func eval[T any](b *browser, expr string) T {
 	b.t.Helper()
-	v, err := chromedp.Run(b.steps, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	ctx, cancel := b.within(30 * time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
 	if err != nil {
 		b.t.Fatalf("%s: evaluating %s: %v", b.name, expr, err)
 	}
@@ -135,7 +148,9 @@ func eval[T any](b *browser, expr string) T {
 }
 
 func (b *browser) location() string {
-	loc, err := chromedp.Run(b.ctx, chromedp.Location())
+	ctx, cancel := b.within(10 * time.Second)
+	defer cancel()
+	loc, err := chromedp.Run(ctx, chromedp.Location())
 	if err != nil {
 		return "(" + err.Error() + ")"
 	}
@@ -143,7 +158,9 @@ func (b *browser) location() string {
 }
 
 func (b *browser) text() string {
-	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	ctx, cancel := b.within(10 * time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 	if err != nil {
 		return "(" + err.Error() + ")"
 	}
@@ -155,7 +172,9 @@ var unsafeName = regexp.MustCompile(`[^a-zA-Z0-9._-]+`)
 // screenshot saves the visible page as NN-<browser>-<what>.png.
 func (b *browser) screenshot(what string) {
 	b.shot++
-	buf, err := chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
+	ctx, cancel := b.within(10 * time.Second)
+	defer cancel()
+	buf, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Logf("%s: screenshot %q: %v", b.name, what, err)
 		return
@@ -252,14 +271,16 @@ func (c *consoleLog) lines() []string {
 }
 
 // click clicks the first visible button, link or menu item whose text or
-// aria-label is label, waiting up to timeout for one to appear.
+// aria-label is label, waiting up to timeout for one to appear. The click
+// runs after the evaluation returns, so a navigation it starts cannot
+// leave the evaluation unanswered.
 func (b *browser) click(label string, timeout time.Duration) {
 	b.t.Helper()
 	expr := fmt.Sprintf(`(() => {
 		const want = %s;
 		for (const el of document.querySelectorAll('button, a, [role=button], [role=menuitem], [role=tab], input[type=checkbox], input[type=submit], input[type=button]')) {
 			const text = (el.tagName === 'INPUT' ? el.value || '' : el.innerText || '').trim(), aria = el.getAttribute('aria-label') || '';
-			if ((text === want || aria === want) && el.getClientRects().length > 0 && !el.disabled) { el.click(); return true; }
+			if ((text === want || aria === want) && el.getClientRects().length > 0 && !el.disabled) { setTimeout(() => el.click(), 0); return true; }
 		}
 		return false;
 	})()`, jsString(label))

@@ -266,7 +266,7 @@ func TestUnleash(t *testing.T) {
 		b.do("sign out", chromedp.Evaluate[chromedp.Void](`(() => {
 			const f = document.createElement("form");
 			f.method = "POST"; f.action = "/logout";
-			document.body.appendChild(f); f.submit();
+			document.body.appendChild(f); setTimeout(() => f.submit(), 0);
 		})()`))
 		b.waitFor("latch's login page", `location.pathname === "/.latch/login" && !!document.querySelector("input[name=email]")`, 30*time.Second)
 		b.do("back", chromedp.NavigateBack())
@@ -355,10 +355,12 @@ func (b *browser) waitDashboard() {
 // dismissSplash closes Unleash's first-visit dialog when it is open.
 func (b *browser) dismissSplash() {
 	const label = "Got it, let's get started!"
-	ok, _ := chromedp.Run(b.steps, chromedp.Evaluate[bool](fmt.Sprintf(`(async () => {
+	ctx, cancel := b.within(10 * time.Second)
+	defer cancel()
+	ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](fmt.Sprintf(`(async () => {
 		for (let i = 0; i < 20; i++) {
 			const btn = [...document.querySelectorAll("button")].find(e => e.innerText.trim() === %s);
-			if (btn) { btn.click(); return true; }
+			if (btn) { setTimeout(() => btn.click(), 0); return true; }
 			await new Promise(r => setTimeout(r, 100));
 		}
 		return false;
