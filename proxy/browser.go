@@ -135,7 +135,8 @@ func (h *Handler) touchEvery() time.Duration {
 // authenticateSession checks a session cookie's secret: the record must be
 // live (not past its absolute end, used within the idle timeout) and its
 // user stored with the generation it began with. It acts with the roles
-// stored now.
+// stored now (a role change also ends the session in the store: the cache
+// bound, 5s on a shared store, is how long those roles may be used).
 func (h *Handler) authenticateSession(ctx context.Context, secret string) (Identity, *Denial, error) {
 	if h.opts.Store == nil {
 		return Identity{}, errBrowserSessionEnded, nil
