@@ -81,7 +81,7 @@ bench-load:
 # bench-micro runs each micro-benchmark 6 times into bench/out/micro-*.txt
 # and has benchstat compare, within the same run, latch against its
 # baseline: the columns are the sub-benchmarks' key (impl=bare, verify=first,
-# clients=1 come first), the ratios are against the first.
+# clients=1, cred=jwt come first), the ratios are against the first.
 BENCHSTAT := $(GO) run golang.org/x/perf/cmd/benchstat@$(BENCHSTAT_VERSION)
 bench-micro:
 	@mkdir -p bench/out
@@ -89,6 +89,8 @@ bench-micro:
 	$(BENCHSTAT) -col /impl bench/out/micro-proxy.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkServe$$' -count=6 ./cmd/latch > bench/out/micro-serve.txt
 	$(BENCHSTAT) -col /impl bench/out/micro-serve.txt
+	$(GO) test -run='^$$' -bench='^BenchmarkCredential$$' -count=6 ./cmd/latch > bench/out/micro-credential.txt
+	$(BENCHSTAT) -col /cred bench/out/micro-credential.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkAuthenticateRS256$$' -count=6 ./proxy/authn > bench/out/micro-authn.txt
 	$(BENCHSTAT) -col /verify bench/out/micro-authn.txt
 	$(GO) test -run='^$$' -bench='^BenchmarkIssue$$' -count=6 ./resetstore > bench/out/micro-resetstore.txt
