@@ -170,6 +170,7 @@ func TestEnvErrors(t *testing.T) {
 	tests := []struct{ env, want string }{
 		{"LATCH_UPSTREAM_TIMEOUT=fast", `LATCH_UPSTREAM_TIMEOUT: "fast" is not a duration`},
 		{"LATCH_UPSTREM=http://x", `LATCH_UPSTREM: no such configuration key (did you mean LATCH_UPSTREAM?)`},
+		{"LATCH_AUTH_STRIP_AUTHORIZATION=true", `LATCH_AUTH_STRIP_AUTHORIZATION: no such configuration key (auth.strip_authorization was replaced by auth.handoff`},
 		{"LATCH_POLICY_SETTLE=-1s", `policy.settle: "-1s" must not be negative`},
 		{"LATCH_POLICY_SETTLE=soon", `LATCH_POLICY_SETTLE: "soon" is not a duration`},
 		// Service-link names with values Kubernetes never sets are typos.

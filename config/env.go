@@ -104,7 +104,10 @@ func applyEnv(c *Config, env []string) error {
 		for _, key := range Keys() {
 			names = append(names, key.Env)
 		}
-		if best := closest(k, names); best != "" {
+		switch best := closest(k, names); {
+		case k == EnvPrefix+"AUTH_STRIP_AUTHORIZATION":
+			msg += " (auth.strip_authorization was replaced by auth.handoff, LATCH_AUTH_HANDOFF: mode headers, the default, removes the credential latch consumed)"
+		case best != "":
 			msg += fmt.Sprintf(" (did you mean %s?)", best)
 		}
 		errs = append(errs, msg)
