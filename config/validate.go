@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // FieldError is one bad field: its key path, its value, and what is wrong.
@@ -77,6 +78,9 @@ func (c *Config) Validate() error {
 	httpURL("upstream", c.Upstream, true)
 	httpURL("public_url", c.PublicURL, true)
 	httpURL("reset.url", c.Reset.URL, true)
+	if u, err := url.Parse(c.Reset.URL); err == nil && c.Reset.URL != "" && (u.Path == "" || strings.HasSuffix(u.Path, "/")) {
+		bad("reset.url", c.Reset.URL, "must name a page (a path not ending in /), like <public_url>/.latch/reset-password")
+	}
 	required("data_dir", c.DataDir)
 	if ns := c.Namespace; len(ns) < 2 || ns[0] != '/' || strings.Trim(ns, "/") == "" ||
 		strings.IndexFunc(ns, func(r rune) bool {
@@ -148,7 +152,12 @@ func (c *Config) Validate() error {
 		}
 	}
 	required("auth.handoff_jwt.audience", c.Auth.HandoffJWT.Audience)
-	positive("auth.handoff_jwt.ttl", c.Auth.HandoffJWT.TTL)
+	if a := c.Auth.HandoffJWT.Audience; a != "" && (a == c.Auth.JWT.Audience || a == "latch") {
+		bad("auth.handoff_jwt.audience", a, "must differ from latch's own audience (auth.jwt.audience): the upstream's tokens must not be latch's")
+	}
+	if c.Auth.HandoffJWT.TTL < Duration(time.Second) {
+		bad("auth.handoff_jwt.ttl", c.Auth.HandoffJWT.TTL.String(), "must be at least 1s")
+	}
 	positive("session.idle_timeout", c.Session.IdleTimeout)
 	positive("session.absolute_timeout", c.Session.AbsoluteTimeout)
 	httpURL("auth.jwt.jwks_url", c.Auth.JWT.JWKSURL, false)

@@ -391,7 +391,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		st.closeUpstream = true
 	}
 	if st.identity != nil {
-		st.handoff = h.handoffMode(t.Key)
+		st.handoff = h.handoffMode(&t)
 		// A token only when it is sent: an Authorization latch did not
 		// consume stays in its place (see HandoffJWT).
 		if st.handoff == HandoffJWT && (st.consumedAuthz || len(r.Header["Authorization"]) == 0) {
@@ -441,8 +441,13 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 			return true
 		}
 	}
-	if secret != "" {
-		if err := h.cop.Check(r); err != nil {
+	// Only a credential latch does not recognise leaves the cookie to
+	// decide. One it recognised and refused (expired, revoked, a bad
+	// signature), or could not check, decides the request as it would
+	// without a cookie: a session must not carry someone else's refused
+	// credential through.
+	if secret != "" && failed == nil && (denial == nil || unrecognised(denial.Reason)) {
+		if err := h.crossOrigin(r); err != nil {
 			if !required {
 				return true
 			}
@@ -476,6 +481,45 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	}
 	h.refuse(w, r, t, denial)
 	return false
+}
+
+// unrecognised reports whether a denial's reason means latch did not
+// recognise the credential at all (not its format, not in its tokens
+// file), rather than refusing one it knows.
+func unrecognised(reason string) bool {
+	switch reason {
+	case "missing", "empty", "malformed", "unknown_token":
+		return true
+	}
+	return false
+}
+
+// crossOrigin is the cross-origin check of a request authenticated by the
+// session cookie: net/http.CrossOriginProtection on its method and, for a
+// safe method, on any method an override names (a GET with
+// ?_method=DELETE is checked as the DELETE the upstream may run).
+func (h *Handler) crossOrigin(r *http.Request) error {
+	if err := h.cop.Check(r); err != nil {
+		return err
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+	default:
+		return nil // checked as what it is
+	}
+	ms, e := methods(r)
+	unsafe := e != nil // an override latch refuses: check as unsafe
+	for _, m := range ms {
+		if m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions {
+			unsafe = true
+		}
+	}
+	if !unsafe {
+		return nil
+	}
+	r2 := *r
+	r2.Method = http.MethodPost
+	return h.cop.Check(&r2)
 }
 
 // bearer checks the Authorization header with the Authenticator and, for

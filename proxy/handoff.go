@@ -77,8 +77,25 @@ func sortHandoff(routes []HandoffRoute, canMint bool) ([]HandoffRoute, error) {
 	return out, nil
 }
 
-// handoffMode is the mode for the canonical key (ASCII lower case).
-func (h *Handler) handoffMode(key string) HandoffMode {
+// handoffMode is the mode for the target: its key's, unless that is
+// passthrough and another reading of the path (one a lenient backend may
+// serve, see Target.Readings) falls under a mode that removes the consumed
+// credential: then that one, so no reading gets latch's credential.
+func (h *Handler) handoffMode(t *Target) HandoffMode {
+	m := h.modeOf(t.Key)
+	if m != HandoffPassthrough {
+		return m
+	}
+	for _, rd := range t.Readings {
+		if rm := h.modeOf(lowerASCII(rd)); rm != HandoffPassthrough {
+			return rm
+		}
+	}
+	return m
+}
+
+// modeOf is the mode of the longest prefix of key (ASCII lower case).
+func (h *Handler) modeOf(key string) HandoffMode {
 	for _, r := range h.opts.Handoff {
 		if strings.HasPrefix(key, r.Prefix) {
 			return r.Mode

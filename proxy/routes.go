@@ -37,7 +37,10 @@ func (h *Handler) routes() {
 	h.handle(open, "GET "+ns+"/reset/validate", h.validateReset)
 	h.handle(open, "POST "+ns+"/reset/redeem", h.redeemReset)
 	h.handle(open, "GET "+ns+"/reset-password", h.resetPage)
-	if p := lowerASCII(h.resetURL.Path); p != ns+"/reset-password" && p != "" && !strings.HasPrefix(p, ns+"/") {
+	// Only an exact page path: "/" or a path ending in "/" would be a
+	// subtree pattern, taking every GET below it from the upstream.
+	if p := lowerASCII(h.resetURL.Path); p != ns+"/reset-password" && p != "" && !strings.HasSuffix(p, "/") &&
+		!strings.ContainsAny(p, "{}") && !strings.HasPrefix(p, ns+"/") {
 		// reset.url names a page of latch's elsewhere in the upstream's
 		// space: the operator asked for it.
 		h.handle(open, "GET "+p, h.resetPage)

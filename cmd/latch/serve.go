@@ -125,7 +125,7 @@ func build(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (_ *app, e
 		UserHeader:      cfg.Auth.UserHeader,
 		RolesHeader:     cfg.Auth.RolesHeader,
 		Namespace:       cfg.Namespace,
-		SecureCookie:    strings.HasPrefix(cfg.PublicURL, "https://"),
+		SecureCookie:    isHTTPS(cfg.PublicURL),
 		SessionIdle:     cfg.Session.IdleTimeout.D(),
 		SessionAbsolute: cfg.Session.AbsoluteTimeout.D(),
 		HandoffAudience: cfg.Auth.HandoffJWT.Audience,
@@ -370,4 +370,11 @@ func explainStart(cfg *config.Config, err error) error {
 		return fmt.Errorf("data_dir: %s is in use by %s; stop it, or give this latch its own data_dir (LATCH_DATA_DIR)", cfg.DataDir, who)
 	}
 	return err
+}
+
+// isHTTPS reports whether u's scheme is https, in any case (url.Parse
+// lower-cases it).
+func isHTTPS(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && p.Scheme == "https"
 }

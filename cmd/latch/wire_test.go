@@ -21,3 +21,16 @@ func TestPolicyOptionsMapsOff(t *testing.T) {
 		}
 	}
 }
+
+// The session cookie is Secure (and __Host-) for an https public URL in
+// any case of its scheme: config accepts HTTPS://, and a review found a
+// prefix check turning Secure off for it.
+func TestIsHTTPS(t *testing.T) {
+	t.Parallel()
+	for u, want := range map[string]bool{"https://a.example": true, "HTTPS://a.example": true, "Https://a.example/x": true,
+		"http://a.example": false, "https-ish://a": false, "": false} {
+		if got := isHTTPS(u); got != want {
+			t.Errorf("isHTTPS(%q) = %v, want %v", u, got, want)
+		}
+	}
+}
