@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"github.com/latch-dev/latch/config"
@@ -56,40 +57,41 @@ func cmdCheck(e *env, args []string) error {
 			fmt.Fprintln(e.stdout, "store.etcd files: ok")
 		}
 	}
-	if err := checkSigningKey(cfg); err != nil {
-		errs = append(errs, err)
-	} else if err := checkHandoffKey(cfg); err != nil {
+	if err := checkAuth(cfg); err != nil {
 		errs = append(errs, err)
 	} else {
-		fmt.Fprintln(e.stdout, "signing key: ok")
-	}
-	if j := cfg.Auth.JWT; len(j.PublicKeyFiles) > 0 || cfg.Auth.APITokensFile != "" {
-		_, err := authn.New(authn.Options{PublicKeyFiles: j.PublicKeyFiles,
-			Issuer: j.Issuer, Audience: j.Audience, APITokensFile: cfg.Auth.APITokensFile})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("auth: %w", err))
-		} else {
-			fmt.Fprintln(e.stdout, "auth: key files ok")
-		}
+		fmt.Fprintln(e.stdout, "auth: ok (signing key and key files)")
 	}
 	return errors.Join(errs...)
 }
 
-// checkHandoffKey fails, as serve does, when a route hands off in mode jwt
-// and the signing key is an HMAC secret. A default key latch will create is
-// Ed25519.
-func checkHandoffKey(cfg *config.Config) error {
+// checkAuth builds, once, the authenticator serve would build (its JWKS
+// is not fetched) and checks the handoff routes' key against it, as serve
+// does (openAuth, handoffKeys). A default key not created yet is fine:
+// serve creates an Ed25519 one.
+func checkAuth(cfg *config.Config) error {
 	routes, err := proxy.ParseHandoff(cfg.Auth.Handoff)
 	if err != nil {
 		return err
 	}
-	path := signingKeyPath(cfg)
-	if _, err := os.Stat(path); err != nil {
-		return nil // the default key, not created yet: Ed25519
-	}
-	a, err := authn.New(authn.Options{SigningKeyFile: path})
+	o, err := authOptions(cfg)
 	if err != nil {
-		return err
+		return explainSigningKey(cfg, err)
+	}
+	if cfg.Auth.SigningKeyFile == "" {
+		if _, err := os.Lstat(o.SigningKeyFile); errors.Is(err, fs.ErrNotExist) {
+			o.SigningKeyFile = ""
+		}
+	}
+	if o.SigningKeyFile == "" && len(o.PublicKeyFiles) == 0 && o.JWKSURL == "" && o.APITokensFile == "" {
+		return nil
+	}
+	a, err := authn.New(o)
+	if err != nil {
+		return explainSigningKey(cfg, fmt.Errorf("auth: %w", err))
+	}
+	if o.SigningKeyFile == "" {
+		return nil
 	}
 	return handoffKeys(&proxy.Options{Handoff: routes}, a)
 }

@@ -219,6 +219,17 @@ func dataDirErr(dir, what string) error {
 	return fmt.Errorf("data_dir: %s %s; create it writable by %s, or point data_dir (LATCH_DATA_DIR) at a directory latch may write", dir, what, whoAmI())
 }
 
+// explainSigningKey returns err, which came from creating or loading the
+// signing key or from building the authenticator, in the user's terms
+// when the signing key is what is at fault (checkSigningKey); otherwise
+// err itself. Called only on failure, so a good key is read once.
+func explainSigningKey(cfg *config.Config, err error) error {
+	if kerr := checkSigningKey(cfg); kerr != nil {
+		return kerr
+	}
+	return err
+}
+
 // checkSigningKey reports why the signing key latch would use cannot be
 // loaded, in the user's terms, or nil. It only reads: a default key
 // (<data_dir>/signing.key) that does not exist yet is fine, serve creates

@@ -304,7 +304,9 @@ func start(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (*app, net
 	return a, proxyLn, adminLn, nil
 }
 
-// prepare checks the data dir and the signing key, then builds the app.
+// prepare checks the data dir, creates the default signing key if need
+// be, then builds the app. The signing key is read once, by build; a key
+// that does not load is explained then (explainSigningKey).
 func prepare(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (*app, error) {
 	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -312,11 +314,8 @@ func prepare(cfg *config.Config, log *slog.Logger, accessLog io.Writer) (*app, e
 	if err := checkStoreFile(cfg); err != nil {
 		return nil, err
 	}
-	if err := checkSigningKey(cfg); err != nil {
-		return nil, err
-	}
 	if err := ensureSigningKey(cfg); err != nil {
-		return nil, err
+		return nil, explainSigningKey(cfg, err)
 	}
 	a, err := build(cfg, log, accessLog)
 	if err != nil {

@@ -179,14 +179,20 @@ func authOptions(cfg *config.Config) (authn.Options, error) {
 	}, nil
 }
 
+// openAuth builds the authenticator; when it fails because of the signing
+// key, the error says what is wrong with the key and what to do.
 func openAuth(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (*authn.Authenticator, error) {
 	o, err := authOptions(cfg)
 	if err != nil {
-		return nil, err
+		return nil, explainSigningKey(cfg, err)
 	}
 	o.Logger = log
 	o.Registerer = reg
-	return authn.New(o)
+	a, err := authn.New(o)
+	if err != nil {
+		return nil, explainSigningKey(cfg, err)
+	}
+	return a, nil
 }
 
 // backend is a store as latch opens it: what the proxy's routes use, and
