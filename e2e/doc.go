@@ -2,7 +2,8 @@
 
 // Package e2e runs latch for real in front of real backends: Unleash OSS
 // (examples/unleash, on PostgreSQL) and Prometheus (examples/prometheus),
-// driven through headless Chromium. The tests build latch from this
+// driven through headless Chromium, and an upstream that verifies handoff
+// mode jwt's token with Node's crypto (testdata/jwtverifier.mjs). The tests build latch from this
 // module, start every process on 127.0.0.1 with free ports, and stop each
 // one by its process group when the test ends.
 //

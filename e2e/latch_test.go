@@ -56,6 +56,7 @@ type latchOpts struct {
 	tests    string   // policy.tests, relative to the module root; may be empty
 	protect  []string // policy.protect
 	users    []person
+	extra    string // appended to the config as written (top-level keys not set above, e.g. auth:)
 }
 
 // latch is `latch serve`, running.
@@ -91,6 +92,7 @@ func startLatch(t *testing.T, opts latchOpts) *latch {
 	// Tests sign in often and from one address; the limits have their own tests.
 	b.WriteString("login:\n  max_per_second: 100\n  per_address_per_minute: 1000\n")
 	b.WriteString("log:\n  level: debug\n")
+	b.WriteString(opts.extra)
 	config := filepath.Join(dir, "latch.yaml")
 	if err := os.WriteFile(config, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
