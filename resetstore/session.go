@@ -18,46 +18,30 @@ import (
 // the token index key layouts (expiryKey, userTokenKey) serve sessions too.
 type sessionID = [sha256.Size]byte
 
-// sessionRecord is the JSON value in bucketSessions.
-type sessionRecord struct {
-	Email      string    `json:"email"`
-	Generation uint64    `json:"gen,omitempty"`
-	Created    time.Time `json:"created"`
-	LastSeen   time.Time `json:"last_seen"`
-	Expires    time.Time `json:"expires"`
-}
-
-func (r *sessionRecord) session() latch.BrowserSession {
-	return latch.BrowserSession{Email: r.Email, Generation: r.Generation, Created: r.Created,
-		LastSeen: r.LastSeen, Expires: r.Expires}
-}
-
 // parseSessionKey decodes a session key, refusing any key
-// latch.ValidSessionKey refuses (upper-case hex included).
+// CheckSessionKey refuses (upper-case hex included).
 func parseSessionKey(key string) (sessionID, error) {
 	var id sessionID
-	if !latch.ValidSessionKey(key) {
-		return id, errSessionKeyMalformed
+	if err := CheckSessionKey(key); err != nil {
+		return id, err
 	}
-	if _, err := hex.Decode(id[:], []byte(key)); err != nil {
-		return id, errSessionKeyMalformed
-	}
+	_, _ = hex.Decode(id[:], []byte(key)) // cannot fail: CheckSessionKey passed
 	return id, nil
 }
 
-func getSession(tx *bolt.Tx, id sessionID) (*sessionRecord, error) {
+func getSession(tx *bolt.Tx, id sessionID) (*SessionRecord, error) {
 	v := tx.Bucket([]byte(bucketSessions)).Get(id[:])
 	if v == nil {
 		return nil, nil
 	}
-	var r sessionRecord
+	var r SessionRecord
 	if err := json.Unmarshal(v, &r); err != nil {
 		return nil, fmt.Errorf("resetstore: decoding session record: %w", err)
 	}
 	return &r, nil
 }
 
-func putSession(tx *bolt.Tx, id sessionID, r *sessionRecord) error {
+func putSession(tx *bolt.Tx, id sessionID, r *SessionRecord) error {
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err
@@ -67,7 +51,7 @@ func putSession(tx *bolt.Tx, id sessionID, r *sessionRecord) error {
 
 // deleteSession removes a session's record and both index entries. r may
 // be nil if the record is already gone; then only the record's key goes.
-func deleteSession(tx *bolt.Tx, id sessionID, r *sessionRecord) error {
+func deleteSession(tx *bolt.Tx, id sessionID, r *SessionRecord) error {
 	if r != nil {
 		if err := tx.Bucket([]byte(bucketSessionExpiry)).Delete(expiryKey(r.Expires, id)); err != nil {
 			return err
@@ -136,7 +120,7 @@ func (s *Store) CreateBrowserSession(ctx context.Context, key string, sess latch
 	if err != nil {
 		return err
 	}
-	email, err := NewSessionEmail(sess.Email)
+	rec, err := NewSessionRecord(sess)
 	if err != nil {
 		return err
 	}
@@ -146,14 +130,12 @@ func (s *Store) CreateBrowserSession(ctx context.Context, key string, sess latch
 	}
 	defer done()
 
-	rec := &sessionRecord{Email: email, Generation: sess.Generation, Created: sess.Created.Round(0),
-		LastSeen: sess.LastSeen.Round(0), Expires: sess.Expires.Round(0)}
 	return s.update(func(tx *bolt.Tx) error {
-		u, err := getUser(tx, email)
+		u, err := getUser(tx, rec.Email)
 		if err != nil {
 			return err
 		}
-		if err := CheckNewSession(u, rec.session(), s.now()); err != nil {
+		if err := rec.CheckNew(u, s.now()); err != nil {
 			return err
 		}
 		if tx.Bucket([]byte(bucketSessions)).Get(id[:]) != nil {
@@ -165,7 +147,7 @@ func (s *Store) CreateBrowserSession(ctx context.Context, key string, sess latch
 		if err := tx.Bucket([]byte(bucketSessionExpiry)).Put(expiryKey(rec.Expires, id), nil); err != nil {
 			return err
 		}
-		return tx.Bucket([]byte(bucketUserSessions)).Put(userTokenKey(email, id), nil)
+		return tx.Bucket([]byte(bucketUserSessions)).Put(userTokenKey(rec.Email, id), nil)
 	})
 }
 
@@ -184,7 +166,7 @@ func (s *Store) BrowserSession(ctx context.Context, key string) (latch.BrowserSe
 	}
 	defer done()
 
-	var r *sessionRecord
+	var r *SessionRecord
 	err = s.db.View(func(tx *bolt.Tx) error {
 		r, err = liveSession(tx, id, s.now())
 		return err
@@ -192,19 +174,20 @@ func (s *Store) BrowserSession(ctx context.Context, key string) (latch.BrowserSe
 	if err != nil {
 		return latch.BrowserSession{}, err
 	}
-	return r.session(), nil
+	return r.Session(), nil
 }
 
 // liveSession returns the session's record if it is live at now.
-func liveSession(tx *bolt.Tx, id sessionID, now time.Time) (*sessionRecord, error) {
+func liveSession(tx *bolt.Tx, id sessionID, now time.Time) (*SessionRecord, error) {
 	r, err := getSession(tx, id)
 	switch {
 	case err != nil:
 		return nil, err
 	case r == nil:
 		return nil, latch.ErrSessionNotFound
-	case !SessionLive(r.session(), now):
-		return nil, ErrSessionExpired
+	}
+	if err := r.CheckLive(now); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -77,31 +77,60 @@ func NewGeneration(prev uint64) uint64 {
 	}
 }
 
-// SessionLive is every backend's liveness rule for a stored session: it is
-// live while now is before its Expires, as reset tokens are.
-func SessionLive(s latch.BrowserSession, now time.Time) bool { return now.Before(s.Expires) }
+// SessionRecord is a browser session as every backend stores it (JSON),
+// so that a record means the same in both.
+type SessionRecord struct {
+	Email      string    `json:"email"`
+	Generation uint64    `json:"gen,omitempty"`
+	Created    time.Time `json:"created"`
+	LastSeen   time.Time `json:"last_seen"`
+	Expires    time.Time `json:"expires"`
+}
 
-// CheckNewSession is every backend's check of a session about to be
-// created for the user rec (rec.Email already folded): the session must
-// begin in the user's current Generation and must not already be expired
-// at now.
-func CheckNewSession(rec *UserRecord, s latch.BrowserSession, now time.Time) error {
-	if s.Generation != rec.Generation {
-		return ErrStaleSession
+// NewSessionRecord is the record CreateBrowserSession stores for s: its
+// Email folded as the stores fold emails, its times without monotonic
+// readings. An address NormalizeEmail refuses belongs to no user: the error
+// is both latch.ErrUserNotFound and latch.ErrInvalidEmail.
+func NewSessionRecord(s latch.BrowserSession) (*SessionRecord, error) {
+	email, err := latch.NormalizeEmail(s.Email)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", latch.ErrUserNotFound, err)
 	}
-	if !SessionLive(s, now) {
+	return &SessionRecord{Email: email, Generation: s.Generation, Created: s.Created.Round(0),
+		LastSeen: s.LastSeen.Round(0), Expires: s.Expires.Round(0)}, nil
+}
+
+// Session is the record as latch.BrowserSession.
+func (r *SessionRecord) Session() latch.BrowserSession {
+	return latch.BrowserSession{Email: r.Email, Generation: r.Generation, Created: r.Created,
+		LastSeen: r.LastSeen, Expires: r.Expires}
+}
+
+// CheckLive is every backend's liveness rule for a stored session: nil
+// while now is before its Expires (as for reset tokens), ErrSessionExpired
+// after.
+func (r *SessionRecord) CheckLive(now time.Time) error {
+	if !now.Before(r.Expires) {
 		return ErrSessionExpired
 	}
 	return nil
 }
 
-// NewSessionEmail folds a new session's email as the stores fold emails, for
-// CreateBrowserSession. An address NormalizeEmail refuses belongs to no
-// user: the error is both latch.ErrUserNotFound and latch.ErrInvalidEmail.
-func NewSessionEmail(email string) (string, error) {
-	key, err := latch.NormalizeEmail(email)
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", latch.ErrUserNotFound, err)
+// CheckNew is every backend's check of a session about to be created for
+// the user u: it must begin in the user's current Generation
+// (ErrStaleSession) and must not already be expired at now.
+func (r *SessionRecord) CheckNew(u *UserRecord, now time.Time) error {
+	if r.Generation != u.Generation {
+		return ErrStaleSession
 	}
-	return key, nil
+	return r.CheckLive(now)
+}
+
+// CheckSessionKey refuses, with an error wrapping latch.ErrSessionNotFound,
+// a key latch.ValidSessionKey refuses, so that every backend refuses it alike.
+func CheckSessionKey(key string) error {
+	if !latch.ValidSessionKey(key) {
+		return errSessionKeyMalformed
+	}
+	return nil
 }

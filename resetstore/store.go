@@ -29,7 +29,7 @@ const (
 	// a zero byte, then the 32-byte token hash; the value is empty.
 	bucketUserTokens = "user_tokens"
 	// bucketSessions maps a browser session's key (the 32 bytes its hex
-	// key spells) to a JSON sessionRecord.
+	// key spells) to a JSON SessionRecord.
 	bucketSessions = "sessions"
 	// bucketSessionExpiry indexes sessions by expiry as bucketTokenExpiry
 	// indexes tokens: 8-byte big-endian Expires in Unix nanoseconds, then

@@ -52,7 +52,7 @@ func (s *Store) sweepIndex(ctx context.Context, index string, drop func(tx *bolt
 		}
 		n, seen := 0, 0
 		// Keys below limit have expiry <= now: expired (see checkToken and
-		// SessionLive).
+		// SessionRecord.CheckLive).
 		limit := expiryKey(s.now().Add(1), TokenHash{})
 		err := s.update(func(tx *bolt.Tx) error {
 			n = 0

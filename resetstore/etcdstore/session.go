@@ -21,24 +21,6 @@ import (
 // transaction, however many sessions there are; the records left behind
 // are deleted after it, and by their leases at the latest.
 
-// sessionRecord is the JSON value of a sessions/ key: the fields and names
-// of the bbolt store's record.
-type sessionRecord struct {
-	Email      string    `json:"email"`
-	Generation uint64    `json:"gen,omitempty"`
-	Created    time.Time `json:"created"`
-	LastSeen   time.Time `json:"last_seen"`
-	Expires    time.Time `json:"expires"`
-}
-
-func (r *sessionRecord) session() latch.BrowserSession {
-	return latch.BrowserSession{Email: r.Email, Generation: r.Generation, Created: r.Created,
-		LastSeen: r.LastSeen, Expires: r.Expires}
-}
-
-// errSessionKeyMalformed refines ErrSessionNotFound as resetstore does.
-var errSessionKeyMalformed = fmt.Errorf("%w: malformed key", latch.ErrSessionNotFound)
-
 func (s *Store) sessionKey(key string) string { return s.prefix + spaceSessions + key }
 
 func (s *Store) userSessionsPrefix(email string) string {
@@ -49,7 +31,7 @@ func (s *Store) userSessionKey(email, key string) string { return s.userSessions
 
 // sessionState is a session record as read.
 type sessionState struct {
-	rec   *sessionRecord
+	rec   *resetstore.SessionRecord
 	rev   int64 // ModRevision of the record
 	lease clientv3.LeaseID
 }
@@ -66,7 +48,7 @@ func (s *Store) readSession(ctx context.Context, key string) (*sessionState, err
 		return nil, nil
 	}
 	kv := resp.Kvs[0]
-	var r sessionRecord
+	var r resetstore.SessionRecord
 	if err := json.Unmarshal(kv.Value, &r); err != nil {
 		return nil, fmt.Errorf("etcdstore: decoding session record: %w", err)
 	}
@@ -75,7 +57,7 @@ func (s *Store) readSession(ctx context.Context, key string) (*sessionState, err
 
 // putSession are the ops writing a session's record and index entry on
 // lease.
-func (s *Store) putSession(key string, r *sessionRecord, lease clientv3.LeaseID) []clientv3.Op {
+func (s *Store) putSession(key string, r *resetstore.SessionRecord, lease clientv3.LeaseID) []clientv3.Op {
 	v, _ := json.Marshal(r) // only strings, numbers and times: cannot fail
 	return []clientv3.Op{
 		clientv3.OpPut(s.sessionKey(key), string(v), clientv3.WithLease(lease)),
@@ -132,10 +114,10 @@ func sessionKeyFromIndex(k string) (string, bool) {
 // latch.ErrUnavailable. The session's keys are attached to the lease of
 // its Expires' hour, as tokens are.
 func (s *Store) CreateBrowserSession(ctx context.Context, key string, sess latch.BrowserSession) error {
-	if !latch.ValidSessionKey(key) {
-		return errSessionKeyMalformed
+	if err := resetstore.CheckSessionKey(key); err != nil {
+		return err
 	}
-	email, err := resetstore.NewSessionEmail(sess.Email)
+	rec, err := resetstore.NewSessionRecord(sess)
 	if err != nil {
 		return err
 	}
@@ -145,16 +127,14 @@ func (s *Store) CreateBrowserSession(ctx context.Context, key string, sess latch
 	}
 	defer done()
 
-	rec := &sessionRecord{Email: email, Generation: sess.Generation, Created: sess.Created.Round(0),
-		LastSeen: sess.LastSeen.Round(0), Expires: sess.Expires.Round(0)}
 	var lease clientv3.LeaseID
 	for attempt := 0; ; attempt++ {
-		err = s.update(ctx, email, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+		err = s.update(ctx, rec.Email, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 			if st.rec == nil {
 				return nil, nil, latch.ErrUserNotFound
 			}
 			now := s.now()
-			if err := resetstore.CheckNewSession(st.rec, rec.session(), now); err != nil {
+			if err := rec.CheckNew(st.rec, now); err != nil {
 				return nil, nil, err
 			}
 			old, err := s.readSession(ctx, key)
@@ -178,17 +158,29 @@ func (s *Store) CreateBrowserSession(ctx context.Context, key string, sess latch
 	}
 }
 
-// liveSession reads the session under key and returns it if it is live:
-// its Expires after the store's clock and its index entry present.
-func (s *Store) liveSession(ctx context.Context, key string) (*sessionState, error) {
+// unexpiredSession reads the session under key and returns it if its
+// Expires is after the store's clock. It does not look at the index: see
+// liveSession.
+func (s *Store) unexpiredSession(ctx context.Context, key string) (*sessionState, error) {
 	st, err := s.readSession(ctx, key)
 	switch {
 	case err != nil:
 		return nil, err
 	case st == nil:
 		return nil, latch.ErrSessionNotFound
-	case !resetstore.SessionLive(st.rec.session(), s.now()):
-		return nil, resetstore.ErrSessionExpired
+	}
+	if err := st.rec.CheckLive(s.now()); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// liveSession reads the session under key and returns it if it is live:
+// unexpired and its index entry present.
+func (s *Store) liveSession(ctx context.Context, key string) (*sessionState, error) {
+	st, err := s.unexpiredSession(ctx, key)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := s.cli.Get(ctx, s.userSessionKey(st.rec.Email, key), clientv3.WithCountOnly())
 	if err != nil {
@@ -207,8 +199,8 @@ func (s *Store) liveSession(ctx context.Context, key string) (*sessionState, err
 // linearizable reads (the record, then its index entry). The caller still
 // compares its Generation with the user's.
 func (s *Store) BrowserSession(ctx context.Context, key string) (latch.BrowserSession, error) {
-	if !latch.ValidSessionKey(key) {
-		return latch.BrowserSession{}, errSessionKeyMalformed
+	if err := resetstore.CheckSessionKey(key); err != nil {
+		return latch.BrowserSession{}, err
 	}
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
@@ -219,7 +211,7 @@ func (s *Store) BrowserSession(ctx context.Context, key string) (latch.BrowserSe
 	if err != nil {
 		return latch.BrowserSession{}, err
 	}
-	return st.rec.session(), nil
+	return st.rec.Session(), nil
 }
 
 // TouchBrowserSession records at as the session's LastSeen; nothing else
@@ -227,8 +219,8 @@ func (s *Store) BrowserSession(ctx context.Context, key string) (latch.BrowserSe
 // ModRevision and by its index entry, so it never revives a session a
 // change of its user ended. Errors as BrowserSession's.
 func (s *Store) TouchBrowserSession(ctx context.Context, key string, at time.Time) error {
-	if !latch.ValidSessionKey(key) {
-		return errSessionKeyMalformed
+	if err := resetstore.CheckSessionKey(key); err != nil {
+		return err
 	}
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
@@ -237,14 +229,9 @@ func (s *Store) TouchBrowserSession(ctx context.Context, key string, at time.Tim
 	defer done()
 
 	for range maxAttempts {
-		st, err := s.readSession(ctx, key)
-		switch {
-		case err != nil:
+		st, err := s.unexpiredSession(ctx, key)
+		if err != nil {
 			return err
-		case st == nil:
-			return latch.ErrSessionNotFound
-		case !resetstore.SessionLive(st.rec.session(), s.now()):
-			return resetstore.ErrSessionExpired
 		}
 		idx := s.userSessionKey(st.rec.Email, key)
 		r := *st.rec
@@ -284,8 +271,8 @@ func (s *Store) TouchBrowserSession(ctx context.Context, key string, at time.Tim
 // malformed key is refused with an error wrapping latch.ErrSessionNotFound,
 // as the bbolt store refuses it.
 func (s *Store) DeleteBrowserSession(ctx context.Context, key string) error {
-	if !latch.ValidSessionKey(key) {
-		return errSessionKeyMalformed
+	if err := resetstore.CheckSessionKey(key); err != nil {
+		return err
 	}
 	ctx, done, err := s.enter(ctx)
 	if err != nil {
