@@ -16,7 +16,6 @@ import (
 	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/config"
 	"github.com/latch-dev/latch/policies"
-	"github.com/latch-dev/latch/proxy/authn"
 )
 
 // demoUsers are seeded by `latch demo`; alice has no password and gets in
@@ -69,14 +68,7 @@ func cmdDemo(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := ensureSigningKey(cfg); err != nil {
-		return err
-	}
-	o, err := authOptions(cfg)
-	if err != nil {
-		return err
-	}
-	minter, err := authn.New(o)
+	minter, err := openMinter(cfg)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/latch-dev/latch"
 	"github.com/latch-dev/latch/config"
-	"github.com/latch-dev/latch/proxy/authn"
 	"github.com/latch-dev/latch/resetstore"
 )
 
@@ -82,22 +81,7 @@ func cmdToken(e *env, args []string) error {
 	if !found && !*allowUnknown {
 		return fmt.Errorf("--sub %s: no such user in the store; add it (latch users add), or pass --allow-unknown (with --role R) for a token not tied to a stored user", *sub)
 	}
-	if cfg.Auth.SigningKeyFile == "" {
-		// The default key lives in the data dir; a first command makes both.
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return fmt.Errorf("data_dir: %w", err)
-		}
-	}
-	if err := ensureSigningKey(cfg); err != nil {
-		return err
-	}
-	o, err := authOptions(cfg)
-	if err != nil {
-		return err
-	}
-	// Mint needs only the signing key; a JWKS is not fetched.
-	o.JWKSURL = ""
-	a, err := authn.New(o)
+	a, err := openMinter(cfg)
 	if err != nil {
 		return err
 	}

@@ -41,9 +41,6 @@ func (a *app) wire(opts *proxy.Options) error {
 	})
 	a.reload = func() { _ = engine.Reload() }
 
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
-	}
 	auth, err := openAuth(cfg, a.log, a.reg)
 	if err != nil {
 		return err
@@ -188,6 +185,30 @@ func openAuth(cfg *config.Config, log *slog.Logger, reg prometheus.Registerer) (
 	}
 	o.Logger = log
 	o.Registerer = reg
+	a, err := authn.New(o)
+	if err != nil {
+		return nil, explainSigningKey(cfg, err)
+	}
+	return a, nil
+}
+
+// openMinter loads the signing key for a command that mints tokens
+// (token, demo), first creating the default key, and the data dir it
+// lives in, if need be. No JWKS is fetched.
+func openMinter(cfg *config.Config) (*authn.Authenticator, error) {
+	if cfg.Auth.SigningKeyFile == "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data_dir: %w", err)
+		}
+	}
+	if err := ensureSigningKey(cfg); err != nil {
+		return nil, explainSigningKey(cfg, err)
+	}
+	o, err := authOptions(cfg)
+	if err != nil {
+		return nil, explainSigningKey(cfg, err)
+	}
+	o.JWKSURL = ""
 	a, err := authn.New(o)
 	if err != nil {
 		return nil, explainSigningKey(cfg, err)
