@@ -4,7 +4,7 @@ import "time"
 
 // BrowserSession is a login kept by a browser: the record a store keeps
 // for a session cookie. The store knows it by a key, the SHA-256 of the
-// cookie's secret in hex (SessionKey): never by the secret itself, so a
+// cookie's secret in hex (ValidSessionKey): never by the secret itself, so a
 // copy of the store cannot be used to sign in.
 type BrowserSession struct {
 	// Email is the user's, as the store folds it.

@@ -1,6 +1,7 @@
-// Package latch holds the vocabulary latch's packages share: a User as the
-// stores and the API show it, the errors a user and token store reports,
-// and the rules an email address and a new password follow.
+// Package latch holds the vocabulary latch's packages share: a User and a
+// BrowserSession as the stores and the API show them, the errors a user,
+// token and session store reports, and the rules an email address, a new
+// password and a session key follow.
 //
 // It imports only the standard library. proxy, policy, resetstore (and its
 // etcdstore) and config may import it; it imports none of them, so they stay

@@ -70,3 +70,28 @@ func TestPasswordProblems(t *testing.T) {
 		}
 	}
 }
+
+// A session key is exactly 64 lower-case hex digits, the form proxy's
+// hex.EncodeToString of a SHA-256 makes; anything else, upper-case hex
+// included, names no session.
+func TestValidSessionKey(t *testing.T) {
+	t.Parallel()
+	key := strings.Repeat("0123456789abcdef", 4)
+	if !latch.ValidSessionKey(key) {
+		t.Errorf("ValidSessionKey(%q) = false, want true", key)
+	}
+	for name, k := range map[string]string{
+		"empty":          "",
+		"63 digits":      key[:63],
+		"65 digits":      key + "0",
+		"upper-case hex": strings.ToUpper(key),
+		"one upper":      key[:63] + "F",
+		"non-hex":        key[:63] + "g",
+		"slash":          key[:32] + "/" + key[33:],
+		"multi-byte":     key[:62] + "\u00e9",
+	} {
+		if latch.ValidSessionKey(k) {
+			t.Errorf("ValidSessionKey(%s: %q) = true, want false", name, k)
+		}
+	}
+}
