@@ -43,10 +43,6 @@ func (a *Authenticator) mint(sub string, roles []string, ttl time.Duration, gen 
 	if ttl < time.Second {
 		return "", time.Time{}, fmt.Errorf("authn: mint: ttl %v is shorter than a second", ttl)
 	}
-	var jti [16]byte
-	if _, err := rand.Read(jti[:]); err != nil {
-		return "", time.Time{}, fmt.Errorf("authn: mint: %w", err)
-	}
 	// JWT times have second precision; truncate so exp is what is encoded.
 	// iat_ns keeps the issue time to the nanosecond (see issuedNanoClaim).
 	precise := a.now()
@@ -67,20 +63,34 @@ func (a *Authenticator) mint(sub string, roles []string, ttl time.Duration, gen 
 		issuedNanoClaim:     precise.UnixNano(),
 		"nbf":               now.Unix(),
 		"exp":               exp.Unix(),
-		"jti":               hex.EncodeToString(jti[:]),
+		"jti":               newJTI(),
 	}
 	if gen != nil {
 		claims[generationClaim] = strconv.FormatUint(*gen, 10)
 	}
+	token, err = a.sign(claims)
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("authn: mint: %w", err)
+	}
+	return token, exp, nil
+}
+
+// sign signs claims with latch's own key (EdDSA for an Ed25519 key, HS256
+// for an HMAC secret), naming the key in the kid header: every token latch
+// signs, for itself (mint) or for an upstream (mintUpstream).
+func (a *Authenticator) sign(claims jwt.Claims) (string, error) {
 	var method jwt.SigningMethod = jwt.SigningMethodEdDSA
 	if a.signing.alg == "HS256" {
 		method = jwt.SigningMethodHS256
 	}
 	t := jwt.NewWithClaims(method, claims)
 	t.Header["kid"] = a.signing.kid
-	token, err = t.SignedString(a.signing.secret)
-	if err != nil {
-		return "", time.Time{}, fmt.Errorf("authn: mint: %w", err)
-	}
-	return token, exp, nil
+	return t.SignedString(a.signing.secret)
+}
+
+// newJTI returns a random jti: 16 bytes in hex.
+func newJTI() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
 }

@@ -2,9 +2,7 @@ package authn
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,10 +137,6 @@ func (a *Authenticator) MintUpstream(sub string, roles []string, audience string
 }
 
 func (a *Authenticator) mintUpstream(sub string, roles []string, audience string, ttl time.Duration, now time.Time) (upstreamToken, error) {
-	var jti [16]byte
-	if _, err := rand.Read(jti[:]); err != nil {
-		return upstreamToken{}, fmt.Errorf("authn: mint upstream: %w", err)
-	}
 	iat := now.Truncate(time.Second) // JWT times have second precision
 	exp := iat.Add(ttl.Truncate(time.Second))
 	c := upstreamClaims{
@@ -153,7 +147,7 @@ func (a *Authenticator) mintUpstream(sub string, roles []string, audience string
 			IssuedAt:  jwt.NewNumericDate(iat),
 			NotBefore: jwt.NewNumericDate(iat),
 			ExpiresAt: jwt.NewNumericDate(exp),
-			ID:        hex.EncodeToString(jti[:]),
+			ID:        newJTI(),
 		},
 		Roles:   append([]string{}, roles...), // never null
 		Handoff: true,
@@ -161,9 +155,7 @@ func (a *Authenticator) mintUpstream(sub string, roles []string, audience string
 	if strings.Contains(sub, "@") {
 		c.Email = sub
 	}
-	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
-	t.Header["kid"] = a.signing.kid
-	token, err := t.SignedString(a.signing.secret)
+	token, err := a.sign(c) // EdDSA: MintUpstream checked publishable
 	if err != nil {
 		return upstreamToken{}, fmt.Errorf("authn: mint upstream: %w", err)
 	}
