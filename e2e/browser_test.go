@@ -35,8 +35,8 @@ type browser struct {
 // newBrowser starts Chromium as the repository's other browser tests do
 // (cmd/latch/browser_test.go): headless, no sandbox, no GPU, no QUIC, no
 // first-run, background networking, component updates or sync, and a
-// fresh --user-data-dir.
-func newBrowser(t *testing.T, name string) *browser {
+// fresh --user-data-dir. extra options come after these.
+func newBrowser(t *testing.T, name string, extra ...chromedp.ExecAllocatorOption) *browser {
 	t.Helper()
 	bin := need(t, "Chromium (Debian's chromium)", "/usr/bin/chromium", "chromium", "chromium-browser")
 	b := &browser{t: t, name: name, out: &syncBuffer{}}
@@ -54,6 +54,7 @@ func newBrowser(t *testing.T, name string) *browser {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.CombinedOutput(b.out),
 	)
+	opts = append(opts, extra...)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(testContext(t), opts...)
 	ctx, cancelTab := chromedp.NewContext(allocCtx)
 	// Registered after t.TempDir, so they run before its removal.

@@ -38,22 +38,11 @@ type verified struct {
 // Both credentials a user has reach it as a verifiable token: a login JWT
 // and the browser session cookie.
 func TestHandoffJWT(t *testing.T) {
-	node := need(t, "Node.js (Debian's nodejs)", "node", "nodejs")
 	const audience = "e2e-upstream"
 	viewer := person{"viewer@example.com", "Viewer-password-1!", []string{"viewer"}}
 
-	port, upPort := freePort(t), freePort(t)
-	latchURL := fmt.Sprintf("http://127.0.0.1:%d", port)
-	cmd := exec.Command(node, filepath.Join("testdata", "jwtverifier.mjs"))
-	cmd.Env = append(cmd.Environ(),
-		fmt.Sprintf("PORT=%d", upPort),
-		"LATCH_JWKS_URL="+latchURL+"/.latch/jwks.json",
-		"ISSUER=latch",
-		"AUDIENCE="+audience,
-	)
-	up := startProc(t, "jwtverifier", 0, 5*time.Second, cmd)
-	up.waitLine(t, regexp.MustCompile(`jwtverifier listening`), 30*time.Second)
-	upURL := fmt.Sprintf("http://127.0.0.1:%d", upPort)
+	port := freePort(t)
+	upURL := startJWTVerifier(t, fmt.Sprintf("http://127.0.0.1:%d", port), audience)
 
 	l := startLatch(t, latchOpts{
 		port:     port,
@@ -113,6 +102,25 @@ func TestHandoffJWT(t *testing.T) {
 	if status != http.StatusUnauthorized || got.Error != "no bearer JWT" {
 		t.Errorf("a path in mode headers: the upstream answered %d %q, want 401 no bearer JWT", status, got.Error)
 	}
+}
+
+// startJWTVerifier runs testdata/jwtverifier.mjs on a free port, trusting
+// the key set of the latch at latchURL (which need not run yet) for tokens
+// with iss latch and aud audience, and returns its URL.
+func startJWTVerifier(t *testing.T, latchURL, audience string) string {
+	t.Helper()
+	node := need(t, "Node.js (Debian's nodejs)", "node", "nodejs")
+	port := freePort(t)
+	cmd := exec.Command(node, filepath.Join("testdata", "jwtverifier.mjs"))
+	cmd.Env = append(cmd.Environ(),
+		fmt.Sprintf("PORT=%d", port),
+		"LATCH_JWKS_URL="+latchURL+"/.latch/jwks.json",
+		"ISSUER=latch",
+		"AUDIENCE="+audience,
+	)
+	p := startProc(t, "jwtverifier", 0, 5*time.Second, cmd)
+	p.waitLine(t, regexp.MustCompile(`jwtverifier listening`), 30*time.Second)
+	return fmt.Sprintf("http://127.0.0.1:%d", port)
 }
 
 // jsonLogin signs in through POST /.latch/login (JSON) and returns the JWT.

@@ -52,6 +52,7 @@ type person struct {
 type latchOpts struct {
 	port     int      // the proxy port; 0 picks a free one
 	upstream string   // the backend's base URL
+	public   string   // public_url; empty: latch's own URL
 	rules    string   // policy.csv, relative to the module root
 	tests    string   // policy.tests, relative to the module root; may be empty
 	protect  []string // policy.protect
@@ -67,7 +68,7 @@ type latch struct {
 }
 
 // startLatch writes a config for opts (the shipped model, opts' rules,
-// a fresh data dir, free loopback ports, public_url its own URL), adds the
+// a fresh data dir, free loopback ports, public_url opts.public or its own URL), adds the
 // users with the CLI, and runs `latch serve` until the test ends.
 func startLatch(t *testing.T, opts latchOpts) *latch {
 	t.Helper()
@@ -82,7 +83,11 @@ func startLatch(t *testing.T, opts latchOpts) *latch {
 	fmt.Fprintf(&b, "listen: 127.0.0.1:%d\n", port)
 	fmt.Fprintf(&b, "admin_listen: 127.0.0.1:%d\n", adminPort)
 	fmt.Fprintf(&b, "upstream: %s\n", opts.upstream)
-	fmt.Fprintf(&b, "public_url: %s\n", url)
+	public := opts.public
+	if public == "" {
+		public = url
+	}
+	fmt.Fprintf(&b, "public_url: %s\n", public)
 	fmt.Fprintf(&b, "data_dir: data\nshutdown_grace: 5s\n")
 	fmt.Fprintf(&b, "policy:\n  model: %s\n  rules: %s\n", filepath.Join(root, "policies", "model.conf"), filepath.Join(root, opts.rules))
 	if opts.tests != "" {

@@ -205,12 +205,19 @@ func (p *proc) waitLine(t *testing.T, re *regexp.Regexp, timeout time.Duration) 
 // waitHTTP polls url until it answers want, the process exits, or timeout.
 func (p *proc) waitHTTP(t *testing.T, url string, want int, timeout time.Duration) {
 	t.Helper()
+	p.waitHTTPWith(t, http.DefaultClient, url, want, timeout)
+}
+
+// waitHTTPWith is waitHTTP through client (one trusting a test's TLS
+// certificate, say).
+func (p *proc) waitHTTPWith(t *testing.T, client *http.Client, url string, want int, timeout time.Duration) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
 	defer cancel()
 	var last string
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
