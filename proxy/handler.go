@@ -273,10 +273,25 @@ type reqState struct {
 	errorName     string
 	cause         error // why, for the log only
 
-	// Storage for rec and identity, so a request allocates one reqState
-	// rather than three objects.
-	rec recorder
-	id  Identity
+	// methods, once computed (see methodsOf): the cross-origin check of
+	// a session cookie and the policy check both need them.
+	methods    []string // nil until computed
+	methodsErr *Error
+
+	// Storage for rec, identity and methods, so a request allocates one
+	// reqState rather than four objects.
+	rec   recorder
+	id    Identity
+	msBuf [2]string
+}
+
+// methodsOf is methods(r), computed once per request: a form body is read
+// once, and the result shared by the cross-origin and policy checks.
+func (st *reqState) methodsOf(r *http.Request) ([]string, *Error) {
+	if st.methods == nil && st.methodsErr == nil {
+		st.methods, st.methodsErr = methods(r, st.msBuf[:0])
+	}
+	return st.methods, st.methodsErr
 }
 
 type stateKey struct{}
@@ -370,7 +385,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, st *reqState) {
 		return
 	}
 	if isProtected {
-		ms, e := methods(r)
+		ms, e := st.methodsOf(r)
 		if e != nil {
 			answerError(w, r, e, errors.New("refused method override"))
 			return
@@ -447,7 +462,7 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request, st *reqSt
 	// without a cookie: a session must not carry someone else's refused
 	// credential through.
 	if secret != "" && failed == nil && (denial == nil || unrecognised(denial.Reason)) {
-		if err := h.crossOrigin(r); err != nil {
+		if err := h.crossOrigin(r, st); err != nil {
 			if !required {
 				return true
 			}
@@ -498,7 +513,7 @@ func unrecognised(reason string) bool {
 // session cookie: net/http.CrossOriginProtection on its method and, for a
 // safe method, on any method an override names (a GET with
 // ?_method=DELETE is checked as the DELETE the upstream may run).
-func (h *Handler) crossOrigin(r *http.Request) error {
+func (h *Handler) crossOrigin(r *http.Request, st *reqState) error {
 	if err := h.cop.Check(r); err != nil {
 		return err
 	}
@@ -507,7 +522,7 @@ func (h *Handler) crossOrigin(r *http.Request) error {
 	default:
 		return nil // checked as what it is
 	}
-	ms, e := methods(r)
+	ms, e := st.methodsOf(r)
 	unsafe := e != nil // an override latch refuses: check as unsafe
 	for _, m := range ms {
 		if m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions {

@@ -71,9 +71,10 @@ func checkMethod(m string) *Error {
 // _method field of a POST's form body (see formOverrides) names,
 // upper-cased as the frameworks do. A protected request is allowed only if
 // the policy allows all of them. An override that is not a token, or names
-// CONNECT or TRACE, is refused.
-func methods(r *http.Request) ([]string, *Error) {
-	ms := append(make([]string, 0, 2), r.Method)
+// CONNECT or TRACE, is refused. The result is appended to buf (the
+// request's own storage, see reqState.methodsOf).
+func methods(r *http.Request, buf []string) ([]string, *Error) {
+	ms := append(buf, r.Method)
 	add := func(v string) *Error {
 		if len(v) > 64 {
 			return errOverride
