@@ -146,9 +146,18 @@ func FuzzCanonical(f *testing.F) {
 		}
 		// Protection is never lost under any reading of the input,
 		// Unicode case folding included (see Resolve).
-		if tg, err := Resolve(in, prefixes); err != nil || tg.Escaped != out {
+		tg, err := Resolve(in, prefixes)
+		if err != nil || tg.Escaped != out {
 			t.Fatalf("Resolve(%q) = %q, %v; Canonical gives %q", in, tg.Escaped, err, out)
-		} else if tg.Protected {
+		}
+		// Every reading but the first is lower-case already (handoffMode
+		// matches them as they are).
+		for _, rd := range tg.Readings[1:] {
+			if lowerASCII(rd) != rd {
+				t.Fatalf("Resolve(%q): reading %q is not lower-case", in, rd)
+			}
+		}
+		if tg.Protected {
 			return
 		}
 		for _, r := range readings(in) {

@@ -86,8 +86,10 @@ func (h *Handler) handoffMode(t *Target) HandoffMode {
 	if m != HandoffPassthrough {
 		return m
 	}
-	for _, rd := range t.Readings {
-		if rm := h.modeOf(lowerASCII(rd)); rm != HandoffPassthrough {
+	// Readings[0] lower-cased is the Key; the others are lower-case
+	// already (see Resolve).
+	for _, rd := range t.Readings[1:] {
+		if rm := h.modeOf(rd); rm != HandoffPassthrough {
 			return rm
 		}
 	}
