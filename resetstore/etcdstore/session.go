@@ -79,6 +79,28 @@ func (s *Store) endSessions(email string, keys []string, room int) (ops []client
 	return ops, keys[n:]
 }
 
+// updateEnding is update for a change of the user's password, roles or
+// existence: the transaction decide's ops make also ends every session of
+// the user (endSessions, in the room those ops leave), and the records it
+// had no room for are deleted after the commit (dropSessionRecords).
+func (s *Store) updateEnding(ctx context.Context, email string,
+	decide func(st *userState) (ops []clientv3.Op, extra []clientv3.Cmp, err error)) error {
+	var rest []string
+	err := s.update(ctx, email, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+		ops, extra, err := decide(st)
+		if err != nil {
+			return nil, nil, err
+		}
+		end, r := s.endSessions(email, st.sessions, maxTxnOps-len(ops))
+		rest = r
+		return append(ops, end...), extra, nil
+	})
+	if err == nil {
+		s.dropSessionRecords(ctx, rest)
+	}
+	return err
+}
+
 // dropSessionRecords deletes the records of ended sessions, in
 // transactions of up to maxTxnOps. A failure is only logged: the sessions
 // are already ended, and their leases remove the records.

@@ -209,8 +209,7 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 	defer cancel()
 
 	first := true
-	var ended []string
-	err = s.update(ctx, email, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+	err = s.updateEnding(ctx, email, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if !first { // a compare failed: the token may have been used meanwhile
 			if t, err = s.readToken(ctx, h); err != nil {
 				return nil, nil, err
@@ -236,9 +235,6 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 			}
 		}
 		ops = append(ops, s.dropTokens(email, others)...)
-		end, rest := s.endSessions(email, st.sessions, maxTxnOps-len(ops))
-		ended = rest
-		ops = append(ops, end...)
 		return ops, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(s.tokenKey(h)), "=", t.rev)}, nil
 	})
 	if leaseNotFound(err) {
@@ -250,7 +246,6 @@ func (s *Store) RedeemResetToken(ctx context.Context, token, newPassword string)
 		s.metrics.Reject(err)
 		return "", err
 	}
-	s.dropSessionRecords(ctx, ended)
 	s.metrics.Redeemed.Inc()
 	s.log.Info("password reset redeemed", "email", email)
 	return email, nil

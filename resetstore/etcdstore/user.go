@@ -237,8 +237,7 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 	}
 	defer done()
 
-	var ended []string // session records left for after the commit
-	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+	err = s.updateEnding(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
 			return nil, nil, latch.ErrUserNotFound
 		}
@@ -256,12 +255,9 @@ func (s *Store) DeleteUser(ctx context.Context, email string) error {
 		for _, h := range append(st.live, used...) {
 			ops = append(ops, clientv3.OpDelete(s.tokenKey(h)))
 		}
-		end, rest := s.endSessions(key, st.sessions, maxTxnOps-len(ops))
-		ended = rest
-		return append(ops, end...), nil, nil
+		return ops, nil, nil
 	})
 	if err == nil {
-		s.dropSessionRecords(ctx, ended)
 		s.log.Debug("user deleted", "email", key)
 	}
 	return err
@@ -282,20 +278,14 @@ func (s *Store) SetRoles(ctx context.Context, email string, roles []string) (lat
 	defer done()
 
 	var u latch.User
-	var ended []string
-	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+	err = s.updateEnding(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
 			return nil, nil, latch.ErrUserNotFound
 		}
 		st.rec.Roles = slices.Clone(roles)
 		u = st.rec.User()
-		end, rest := s.endSessions(key, st.sessions, maxTxnOps-1)
-		ended = rest
-		return append([]clientv3.Op{s.putUser(st.rec)}, end...), nil, nil
+		return []clientv3.Op{s.putUser(st.rec)}, nil, nil
 	})
-	if err == nil {
-		s.dropSessionRecords(ctx, ended)
-	}
 	return u, err
 }
 
@@ -322,20 +312,15 @@ func (s *Store) SetPassword(ctx context.Context, email, password string) error {
 	defer done()
 
 	now := s.now()
-	var ended []string
-	err = s.update(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
+	err = s.updateEnding(ctx, key, func(st *userState) ([]clientv3.Op, []clientv3.Cmp, error) {
 		if st.rec == nil {
 			return nil, nil, latch.ErrUserNotFound
 		}
 		st.rec.PasswordHash, st.rec.PasswordChanged = h, now
 		st.rec.Generation = resetstore.NewGeneration(st.rec.Generation)
-		ops := append([]clientv3.Op{s.putUser(st.rec)}, s.dropTokens(key, st.live)...)
-		end, rest := s.endSessions(key, st.sessions, maxTxnOps-len(ops))
-		ended = rest
-		return append(ops, end...), nil, nil
+		return append([]clientv3.Op{s.putUser(st.rec)}, s.dropTokens(key, st.live)...), nil, nil
 	})
 	if err == nil {
-		s.dropSessionRecords(ctx, ended)
 		s.log.Debug("password set", "email", key)
 	}
 	return err
