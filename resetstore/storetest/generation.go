@@ -95,7 +95,8 @@ func testGeneration(t *testing.T, open Opener) {
 }
 
 // testGenerationMigrates: Export and Import carry the Generation, so the
-// sessions of a migrated store stay valid.
+// login tokens bound to it stay valid in a migrated store (browser
+// sessions do not migrate: testSessionsNotMigrated).
 func testGenerationMigrates(t *testing.T, open Opener) {
 	clock := NewClock()
 	src := open(t, clock.Now, Options{})
