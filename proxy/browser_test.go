@@ -598,7 +598,11 @@ func TestLoginFormLimits(t *testing.T) {
 		t.Parallel()
 		f := newSessFront(t, nil, func(o *Options) { o.Login = LoginLimits{PerSecond: 1, Burst: 1} })
 		f.login(t)
-		wantPage(t, f.postLogin(t, adaEmail, adaPassword, "/", nil), http.StatusServiceUnavailable)
+		resp := f.postLogin(t, adaEmail, adaPassword, "/", nil)
+		wantPage(t, resp, http.StatusServiceUnavailable)
+		if ra := resp.Header.Get("Retry-After"); ra != "1" {
+			t.Errorf("Retry-After: got %q, want \"1\" (as the login API's 503 says)", ra)
+		}
 		if n := len(f.sessions()); n != 1 {
 			t.Errorf("%d sessions, want only the first login's", n)
 		}
@@ -895,23 +899,8 @@ func TestLoginRedirectWithoutStore(t *testing.T) {
 	t.Parallel()
 	up := newRecording(t)
 	front := newFront(t, up.srv.URL, nil)
-	resp, err := browserClient.Do(mustRequest(t, "GET", front.URL+"/api/admin/features", http.Header{"Sec-Fetch-Mode": {"navigate"}}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantError(t, resp, http.StatusUnauthorized, NameAuthRequired)
-}
-
-func mustRequest(t *testing.T, method, u string, hdr http.Header) *http.Request {
-	t.Helper()
-	req, err := http.NewRequest(method, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range hdr {
-		req.Header[k] = v
-	}
-	return req
+	wantError(t, do(t, "GET", front.URL+"/api/admin/features", http.Header{"Sec-Fetch-Mode": {"navigate"}}),
+		http.StatusUnauthorized, NameAuthRequired)
 }
 
 // TestLogout: the session ends in the store at once and its cookie is

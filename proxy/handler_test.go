@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -145,6 +146,82 @@ func TestDecisionMessage(t *testing.T) {
 	} {
 		if got := tt.d.Message("/API/Admin/x"); got != tt.want {
 			t.Errorf("%+v: got %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+// refusingAuth recognises and refuses "Bearer revoked-root" (a revoked or
+// expired JWT), cannot check "Bearer broken" (the JWKS is down), and
+// otherwise answers as fakeAuth.
+type refusingAuth struct{}
+
+func (refusingAuth) Authenticate(ctx context.Context, h http.Header) (Identity, *Denial, error) {
+	switch h.Get("Authorization") {
+	case "Bearer revoked-root":
+		return Identity{}, &Denial{Reason: "revoked", Message: "The session has ended."}, nil
+	case "Bearer broken":
+		return Identity{}, nil, errors.New("jwks not fetched")
+	}
+	return fakeAuth{}.Authenticate(ctx, h)
+}
+
+// A credential latch recognises and refuses, or cannot check, decides the
+// request as it would without a cookie: a session does not carry it to the
+// upstream (a review found both passing, with the refused token forwarded
+// beside the cookie's user). An unrecognised one still leaves the cookie
+// to decide.
+func TestRefusedBearerIsNotRescuedByCookie(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []HandoffMode{HandoffHeaders, HandoffPassthrough} {
+		f := newSessFront(t, nil, func(o *Options) {
+			o.Authenticator = refusingAuth{}
+			o.Handoff = []HandoffRoute{{Prefix: "/api/", Mode: mode}}
+		})
+		secret := f.login(t)
+		for _, tt := range []struct {
+			authz  string
+			status int
+		}{{"Bearer revoked-root", http.StatusUnauthorized}, {"Bearer broken", http.StatusServiceUnavailable}} {
+			before := f.up.count()
+			resp := f.send(t, "GET", "/api/admin/features", withCookie(secret, "Authorization", tt.authz), "")
+			body := readBody(t, resp)
+			if resp.StatusCode != tt.status || f.up.count() != before {
+				t.Errorf("[%s] %q + a valid cookie: got %d (forwarded %v) %s, want %d and nothing forwarded",
+					mode, tt.authz, resp.StatusCode, f.up.count() != before, body, tt.status)
+			}
+		}
+		got := f.forwarded(t, "GET", "/api/admin/features", withCookie(secret, "Authorization", "*:development.abc"))
+		if got.Header.Get("X-Latch-User") != adaEmail || got.Header.Get("Authorization") != "*:development.abc" {
+			t.Errorf("[%s] an unrecognised token + the cookie: upstream saw user %q, Authorization %q",
+				mode, got.Header.Get("X-Latch-User"), got.Header.Get("Authorization"))
+		}
+	}
+}
+
+// A safe method whose override names an unsafe one is checked as the
+// unsafe one: a cross-site GET ?_method=DELETE with the cookie is refused
+// (a review found it forwarded as the user).
+func TestOverrideOnSafeMethodIsCrossOriginChecked(t *testing.T) {
+	t.Parallel()
+	f := newSessFront(t, nil, nil)
+	secret := f.login(t)
+	for _, tt := range []struct {
+		method, path string
+		hdr          []string
+		status       int
+	}{
+		{"GET", "/api/admin/features/x?_method=DELETE", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+		{"HEAD", "/api/admin/features/x?_method=DELETE", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+		{"GET", "/api/admin/features/x", []string{"Sec-Fetch-Site", "cross-site", "X-HTTP-Method-Override", "PUT"}, http.StatusForbidden},
+		{"GET", "/api/admin/features/x?_method=DELETE", []string{"Sec-Fetch-Site", "same-origin"}, http.StatusOK},
+		{"GET", "/api/admin/features/x?_method=GET", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusOK},
+	} {
+		before := f.up.count()
+		resp := f.send(t, tt.method, tt.path, withCookie(secret, tt.hdr...), "")
+		body := readBody(t, resp)
+		forwarded := f.up.count() != before
+		if resp.StatusCode != tt.status || forwarded != (tt.status == http.StatusOK) {
+			t.Errorf("%s %s %v: got %d (forwarded %v) %s, want %d", tt.method, tt.path, tt.hdr, resp.StatusCode, forwarded, body, tt.status)
 		}
 	}
 }

@@ -273,8 +273,39 @@ func TestHandoffMintError(t *testing.T) {
 	if n := f.up.count(); n != 0 {
 		t.Errorf("the upstream got %d requests, want none", n)
 	}
-	// An anonymous request needs no token.
+	// An anonymous request needs no token, nor one whose Authorization
+	// latch did not recognise (it stays): a failing minter blocks neither.
+	_, before := m.last()
 	f.forwarded(t, "GET", "/api/client/features", nil)
+	secret := f.login(t)
+	got := f.forwarded(t, "GET", "/api/admin/features", withCookie(secret, "Authorization", devToken))
+	wantUpstream(t, got, adaEmail, "admin", devToken)
+	if _, n := m.last(); n != before {
+		t.Errorf("minted %d tokens that were never sent", n-before)
+	}
+}
+
+// The handoff mode covers every reading of the path: a spelling whose key
+// falls under a passthrough prefix but which a lenient backend reads as
+// another route does not get latch's consumed credential.
+func TestHandoffModeCoversReadings(t *testing.T) {
+	t.Parallel()
+	f := newSessFront(t, nil, func(o *Options) {
+		o.Handoff = []HandoffRoute{{Prefix: "/api/client/", Mode: HandoffPassthrough}}
+		o.Decider = instantDecider{} // a policy letting the caller use /api/*
+	})
+	const bearer = "Bearer a@example.com:admin"
+	for _, tt := range []struct{ path, want string }{
+		{"/api/client/features", bearer},
+		{"/api/admin/features", ""},
+		{"/api/client/..%20/admin/features", ""},
+		{"/api/client/%2e%2e%20/admin/features", ""},
+	} {
+		got := f.forwarded(t, "GET", tt.path, http.Header{"Authorization": {bearer}})
+		if a := got.Header.Get("Authorization"); a != tt.want {
+			t.Errorf("GET %s: upstream Authorization %q, want %q", tt.path, a, tt.want)
+		}
+	}
 }
 
 // TestParseHandoff: config entries "<prefix> <mode>", and the errors that

@@ -137,3 +137,22 @@ func TestResetRoutes(t *testing.T) {
 	}
 	runRouteCases(t, tests)
 }
+
+// A reset.url of "/" (or any path ending in "/") registers no page: it
+// would be a subtree pattern taking every GET from the upstream, open
+// whatever policy.protect says.
+func TestResetURLSubtreeNotRegistered(t *testing.T) {
+	t.Parallel()
+	f := newSessFront(t, nil, func(o *Options) { o.ResetURL = "https://app.example/" })
+	for _, p := range []string{"/", "/anything/else"} {
+		got := f.forwarded(t, "GET", p, nil)
+		if got.URL.Path != p {
+			t.Errorf("GET %s reached the upstream as %q", p, got.URL.Path)
+		}
+	}
+	resp := f.send(t, "GET", "/api/admin/features", nil, "")
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("anonymous GET /api/admin/features: got %d, want 401", resp.StatusCode)
+	}
+}

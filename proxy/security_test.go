@@ -229,6 +229,28 @@ func TestOwnRoutesProtectedWhateverProtectSays(t *testing.T) {
 	}
 }
 
+// With policy.protect ["/"], latch's own open routes (login, logout, the
+// reset routes) stay open: otherwise nobody could sign in, and the login
+// page would redirect to itself. Its privileged routes stay protected.
+func TestLoginReachableWhenAllProtected(t *testing.T) {
+	t.Parallel()
+	f := newSessFront(t, nil, func(o *Options) { o.Protect = []string{"/"} })
+	resp := f.send(t, "GET", "/.latch/login", http.Header{"Sec-Fetch-Mode": {"navigate"}}, "")
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /.latch/login: got %d Location %q, want the page", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	readBody(t, resp)
+	secret := f.login(t)
+	f.wantSessionLive(t, secret, "admin")
+	for _, path := range []string{"/.latch/users", "/api/admin/user-admin/reset-password", "/anything"} {
+		resp := f.send(t, "POST", path, nil, "")
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("anonymous POST %s: got %d, want 401 (still protected)", path, resp.StatusCode)
+		}
+	}
+}
+
 // Finding 5: a method override is decided like the method it names.
 func TestMethodOverrideIsDecided(t *testing.T) {
 	t.Parallel()
