@@ -137,24 +137,3 @@ func (h *Handler) jwks(w http.ResponseWriter, r *http.Request) error {
 	_, _ = w.Write(h.opts.JWKS)
 	return nil
 }
-
-// namespaceMiss is the answer for a path under the namespace that no route
-// of latch's matches: 405 when another method would match, 404 otherwise.
-func (h *Handler) namespaceMiss(r *http.Request, key string) *Error {
-	path, err := unescape(key)
-	if err == nil {
-		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
-			probe := &http.Request{Method: m, Host: r.Host, URL: r.URL.JoinPath()}
-			probe.URL.Path, probe.URL.RawPath = path, key
-			if _, p := h.local.Handler(probe); p != "" {
-				allow = append(allow, m)
-			}
-		}
-		if len(allow) > 0 {
-			return &Error{Status: http.StatusMethodNotAllowed, Name: NameMethodNotAllowed,
-				Message: fmt.Sprintf("%s is not allowed here; use %s.", r.Method, strings.Join(allow, " or "))}
-		}
-	}
-	return &Error{Status: http.StatusNotFound, Name: NameNotFound, Message: msgNotFound}
-}

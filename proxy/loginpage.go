@@ -84,7 +84,7 @@ func (h *Handler) loginForm(w http.ResponseWriter, r *http.Request) error {
 	}
 	d := loginPageData{RD: safeRedirect(r.PostForm.Get("rd")), Email: r.PostForm.Get("email")}
 	password := r.PostForm.Get("password")
-	if len(d.Email) > 254 {
+	if len(d.Email) > maxEmailLen {
 		d.Email = ""
 	}
 	// Under a flood the hash budget is spent: refuse before any other work.

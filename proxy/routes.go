@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,7 +16,7 @@ const SeedRoute = "/api/admin/user-admin/reset-password"
 // canonical path with ASCII letters lower-cased (Target's Key); those under
 // a protected prefix, and always the privileged ones (ProtectedPrefixes),
 // pass authentication and the policy first. Under the namespace, a path no
-// route matches is answered 404 (see nsMiss), never forwarded.
+// route matches is answered 404 (see namespaceMiss), never forwarded.
 func (h *Handler) routes() {
 	ns := h.ns
 	h.handle(open, "GET "+ns+"/me", h.me)
@@ -159,6 +160,27 @@ func validNamespace(ns string) bool {
 // inNamespace reports whether the canonical key is the namespace or below it.
 func (h *Handler) inNamespace(key string) bool {
 	return strings.HasPrefix(key, h.ns) && (len(key) == len(h.ns) || key[len(h.ns)] == '/')
+}
+
+// namespaceMiss is the answer for a path under the namespace that no route
+// of latch's matches: 405 when another method would match, 404 otherwise.
+func (h *Handler) namespaceMiss(r *http.Request, key string) *Error {
+	path, err := unescape(key)
+	if err == nil {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
+			probe := &http.Request{Method: m, Host: r.Host, URL: r.URL.JoinPath()}
+			probe.URL.Path, probe.URL.RawPath = path, key
+			if _, p := h.local.Handler(probe); p != "" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			return &Error{Status: http.StatusMethodNotAllowed, Name: NameMethodNotAllowed,
+				Message: fmt.Sprintf("%s is not allowed here; use %s.", r.Method, strings.Join(allow, " or "))}
+		}
+	}
+	return &Error{Status: http.StatusNotFound, Name: NameNotFound, Message: msgNotFound}
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {
