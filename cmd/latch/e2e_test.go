@@ -153,16 +153,10 @@ func recvWithin[T any](t *testing.T, what string, ch <-chan T) T {
 	}
 }
 
-func getJSON(t *testing.T, url string) (int, map[string]any) {
+// getJSON GETs u and decodes the JSON answer.
+func getJSON(t *testing.T, u string) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return getJSONCtx(t.Context(), t, u)
 }
 
 func echoUpstream(t *testing.T) *httptest.Server {

@@ -230,19 +230,6 @@ func sessionCookie(t *testing.T, in *instance, email, pw string) string {
 	return ""
 }
 
-// withCookie is call with a Cookie header instead of a bearer token.
-func withCookie(t *testing.T, method, u, cookie string) int {
-	t.Helper()
-	req, _ := http.NewRequest(method, u, nil)
-	req.Header.Set("Cookie", cookie)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 // TestBrowserSessionsAcrossReplicas: a session started on one replica
 // works on the other (the record is in etcd), and logout and a demotion
 // through one end it on the other within the shared cache's bound.
@@ -255,7 +242,7 @@ func TestBrowserSessionsAcrossReplicas(t *testing.T) {
 		`{"email":"`+bossEmail+`","roles":["admin"],"password":"`+bossPass+`"}`), 201)
 
 	first := sessionCookie(t, a, bossEmail, bossPass)
-	if got := withCookie(t, "GET", b.proxy+adminOnly, first); got != 200 {
+	if got := send(t, "GET", b.proxy+adminOnly, "", http.Header{"Cookie": {first}}, ""); got != 200 {
 		t.Fatalf("a's session on replica b: got %d, want 200", got)
 	}
 	// Logout through a: gone on a at once, on b within the bound.
@@ -270,23 +257,23 @@ func TestBrowserSessionsAcrossReplicas(t *testing.T) {
 	if resp.StatusCode != 204 {
 		t.Fatalf("logout: got %d, want 204", resp.StatusCode)
 	}
-	if got := withCookie(t, "GET", a.proxy+adminOnly, first); got != 401 {
+	if got := send(t, "GET", a.proxy+adminOnly, "", http.Header{"Cookie": {first}}, ""); got != 401 {
 		t.Errorf("after logout on a: got %d, want 401", got)
 	}
 	pollUntil(t, "the logout to reach replica b", func() bool {
-		return withCookie(t, "GET", b.proxy+adminOnly, first) == 401
+		return send(t, "GET", b.proxy+adminOnly, "", http.Header{"Cookie": {first}}, "") == 401
 	})
 
 	// A role change through a ends the user's sessions everywhere.
 	second := sessionCookie(t, b, bossEmail, bossPass)
-	if got := withCookie(t, "GET", a.proxy+adminOnly, second); got != 200 {
+	if got := send(t, "GET", a.proxy+adminOnly, "", http.Header{"Cookie": {second}}, ""); got != 200 {
 		t.Fatalf("b's session on replica a: got %d, want 200", got)
 	}
 	wantStatus(t, "demote boss through a", call(t, "PUT", a.proxy+adminOnly+"/"+bossEmail, admin, "application/json", `{"roles":["viewer"]}`), 200)
-	if got := withCookie(t, "GET", a.proxy+"/api/admin/features", second); got != 401 {
+	if got := send(t, "GET", a.proxy+"/api/admin/features", "", http.Header{"Cookie": {second}}, ""); got != 401 {
 		t.Errorf("after the demotion, on a: got %d, want 401 (the session ended)", got)
 	}
 	pollUntil(t, "the end of the session to reach replica b", func() bool {
-		return withCookie(t, "GET", b.proxy+"/api/admin/features", second) == 401
+		return send(t, "GET", b.proxy+"/api/admin/features", "", http.Header{"Cookie": {second}}, "") == 401
 	})
 }

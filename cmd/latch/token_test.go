@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/latch-dev/latch/config"
 	"github.com/latch-dev/latch/proxy/authn"
@@ -249,26 +248,10 @@ func TestTokenFollowsStoreEtcd(t *testing.T) {
 		t.Fatalf("the viewer's token: got %d %s", r.status, r.raw)
 	}
 	mustCLI(t, "users", "set-roles", "--config", cfg, "--email", viewEmail, "--role", "editor")
-	waitFor(t, "the token to act with the stored role editor", func() bool {
+	pollUntil(t, "the token to act with the stored role editor", func() bool {
 		r := features()
 		return r.status == 200 && r.body["roles"] == "editor"
 	})
 	mustCLI(t, "users", "delete", "--config", cfg, "--email", viewEmail)
-	waitFor(t, "the deleted user's token to be refused", func() bool { return features().status == 401 })
-}
-
-// waitFor polls cond every 50ms until it holds, failing the test after a
-// minute or shortly before the test binary's deadline, whichever is first.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	if dl, ok := t.Deadline(); ok && dl.Add(-5*time.Second).Before(deadline) {
-		deadline = dl.Add(-5 * time.Second)
-	}
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	pollUntil(t, "the deleted user's token to be refused", func() bool { return features().status == 401 })
 }
