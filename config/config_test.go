@@ -312,3 +312,15 @@ func TestExampleConfigLoads(t *testing.T) {
 		t.Error("latch.example.yaml does not show policy.settle")
 	}
 }
+
+func TestValidNamespace(t *testing.T) {
+	for ns, want := range map[string]bool{
+		"/.latch": true, "/.latch/": true, "/auth/x_1-y": true, "/a.b": true,
+		"": false, "/": false, "//": false, ".latch": false, "/.Latch": false,
+		"/a//b": false, "/a/./b": false, "/a/../b": false, "/a/.": false, "/..": false, "/a b": false,
+	} {
+		if got := validNamespace(ns); got != want {
+			t.Errorf("validNamespace(%q) = %v, want %v", ns, got, want)
+		}
+	}
+}

@@ -82,12 +82,8 @@ func (c *Config) Validate() error {
 		bad("reset.url", c.Reset.URL, "must name a page (a path not ending in /), like <public_url>/.latch/reset-password")
 	}
 	required("data_dir", c.DataDir)
-	if ns := c.Namespace; len(ns) < 2 || ns[0] != '/' || strings.Trim(ns, "/") == "" ||
-		strings.IndexFunc(ns, func(r rune) bool {
-			return !(r == '/' || r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z')
-		}) >= 0 || strings.Contains(ns, "//") || strings.Contains(ns, "/./") || strings.Contains(ns, "/../") ||
-		strings.HasSuffix(ns, "/.") || strings.HasSuffix(ns, "/..") {
-		bad("namespace", ns, "is not a path prefix like /.latch (lower-case letters, digits, '.', '-', '_', not / alone)")
+	if !validNamespace(c.Namespace) {
+		bad("namespace", c.Namespace, "is not a path prefix like /.latch (lower-case letters, digits, '.', '-', '_', not / alone)")
 	}
 	positive("upstream_timeout", c.UpstreamTimeout)
 	positive("dial_timeout", c.DialTimeout)
@@ -219,4 +215,25 @@ func (c *Config) Validate() error {
 		bad("log.level", c.Log.Level, "is not debug, info, warn or error")
 	}
 	return errors.Join(errs...)
+}
+
+// validNamespace: a path of at least one segment, each of lower-case
+// letters, digits, '.', '-' and '_', none empty, "." or ".."; a trailing
+// slash is allowed (fillDerived trims it). proxy.New checks the same.
+func validNamespace(ns string) bool {
+	ns = strings.TrimSuffix(ns, "/")
+	if len(ns) < 2 || ns[0] != '/' {
+		return false
+	}
+	for _, seg := range strings.Split(ns[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		if strings.IndexFunc(seg, func(r rune) bool {
+			return !(r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z')
+		}) >= 0 {
+			return false
+		}
+	}
+	return true
 }
