@@ -19,8 +19,7 @@ import (
 // there is one of each: the method check (proxy.CheckMethod), latch's
 // privileged routes (proxy.ProtectedPrefixes), the canonical path and its
 // readings (proxy.Resolve), and the 403 message (proxy.Decision.Message).
-// The decision itself is the engine's (policy.Engine.DecideAll), as for the
-// proxy.
+// The decision itself is the proxy's decider (policy.Engine.DecideAll).
 func cmdPolicy(e *env, args []string) error {
 	if len(args) == 0 || args[0] != "explain" {
 		fmt.Fprintln(e.stderr, "Usage: latch policy explain --config FILE --sub EMAIL [--role R]... METHOD PATH")
@@ -73,10 +72,8 @@ func cmdPolicy(e *env, args []string) error {
 		return err
 	}
 	warn(e.stderr, "policy explain", unknownRoles(roles, eng.Roles()))
-	// The engine decides the request as it does for the proxy (decider):
-	// every reading must be allowed, one decision.
-	v, err := eng.DecideAll(*sub, roles, []string{method}, t.Readings)
-	d := proxyDecision(v)
+	// The proxy's decider: every reading must be allowed, one decision.
+	d, err := decider{eng}.Decide(*sub, roles, []string{method}, t.Readings)
 	switch {
 	case err != nil:
 		fmt.Fprintf(e.stdout, "decision: deny (the policy could not decide: %v)\n", err)
