@@ -115,7 +115,9 @@ func benchApp(b *testing.B) (a *app, upURL *url.URL, token, session string) {
 	token = strings.TrimSpace(out.String())
 
 	// One sign-in for every run: the login limits count attempts.
-	session = benchLogin(b, a.handler, "sess@example.com", password)
+	front := httptest.NewServer(a.handler)
+	session = sessionCookie(b, front.URL, "sess@example.com", password)
+	front.Close()
 	return a, upURL, token, session
 }
 
@@ -144,25 +146,4 @@ func BenchmarkCredential(b *testing.B) {
 			}
 		})
 	}
-}
-
-// benchLogin signs in on the login page's form and returns the session
-// cookie as a Cookie header value.
-func benchLogin(b *testing.B, h http.Handler, email, password string) string {
-	b.Helper()
-	front := httptest.NewServer(h)
-	defer front.Close()
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.PostForm(front.URL+"/.latch/login", url.Values{"email": {email}, "password": {password}, "rd": {"/"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	resp.Body.Close()
-	for _, ck := range resp.Cookies() {
-		if ck.Name == "latch_session" {
-			return ck.Name + "=" + ck.Value
-		}
-	}
-	b.Fatalf("login: %d and no session cookie", resp.StatusCode)
-	return ""
 }

@@ -211,14 +211,14 @@ func TestRevokeEtcd(t *testing.T) {
 	})
 }
 
-// sessionCookie signs in on in's login page form and returns the session
-// cookie as a Cookie header value.
-func sessionCookie(t *testing.T, in *instance, email, pw string) string {
-	t.Helper()
+// sessionCookie signs in on the login page form of the latch at proxyURL
+// and returns the session cookie as a Cookie header value.
+func sessionCookie(tb testing.TB, proxyURL, email, pw string) string {
+	tb.Helper()
 	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.PostForm(in.proxy+"/.latch/login", url.Values{"email": {email}, "password": {pw}, "rd": {"/"}})
+	resp, err := c.PostForm(proxyURL+"/.latch/login", url.Values{"email": {email}, "password": {pw}, "rd": {"/"}})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	resp.Body.Close()
 	for _, ck := range resp.Cookies() {
@@ -226,7 +226,7 @@ func sessionCookie(t *testing.T, in *instance, email, pw string) string {
 			return ck.Name + "=" + ck.Value
 		}
 	}
-	t.Fatalf("login form %s: %d without a session cookie", email, resp.StatusCode)
+	tb.Fatalf("login form %s: %d without a session cookie", email, resp.StatusCode)
 	return ""
 }
 
@@ -241,7 +241,7 @@ func TestBrowserSessionsAcrossReplicas(t *testing.T) {
 	wantStatus(t, "create boss", call(t, "POST", a.proxy+adminOnly, admin, "application/json",
 		`{"email":"`+bossEmail+`","roles":["admin"],"password":"`+bossPass+`"}`), 201)
 
-	first := sessionCookie(t, a, bossEmail, bossPass)
+	first := sessionCookie(t, a.proxy, bossEmail, bossPass)
 	if got := send(t, "GET", b.proxy+adminOnly, "", http.Header{"Cookie": {first}}, ""); got != 200 {
 		t.Fatalf("a's session on replica b: got %d, want 200", got)
 	}
@@ -265,7 +265,7 @@ func TestBrowserSessionsAcrossReplicas(t *testing.T) {
 	})
 
 	// A role change through a ends the user's sessions everywhere.
-	second := sessionCookie(t, b, bossEmail, bossPass)
+	second := sessionCookie(t, b.proxy, bossEmail, bossPass)
 	if got := send(t, "GET", a.proxy+adminOnly, "", http.Header{"Cookie": {second}}, ""); got != 200 {
 		t.Fatalf("b's session on replica a: got %d, want 200", got)
 	}
