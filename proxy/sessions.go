@@ -57,9 +57,9 @@ type SessionCache struct {
 	now           func() time.Time
 
 	mu sync.RWMutex
-	m  map[string]sessionEntry
+	m  map[string]entry[Session]
 	// b caches browser sessions by key, under the same rules.
-	b map[string]browserEntry
+	b map[string]entry[latch.BrowserSession]
 	// drops counts drops. A reader notes it before reading the store and
 	// puts its answer only if no drop came in between: otherwise an answer
 	// read before a change could be cached after it and (ttl 0) never go
@@ -67,20 +67,16 @@ type SessionCache struct {
 	drops uint64
 }
 
-type browserEntry struct {
-	s       latch.BrowserSession
-	fetched time.Time
-}
-
-type sessionEntry struct {
-	s       Session
+// entry is a cached answer and when the store gave it.
+type entry[T any] struct {
+	v       T
 	fetched time.Time
 }
 
 // NewSessionCache returns u with a cached Session.
 func NewSessionCache(u Users, o SessionCacheOptions) *SessionCache {
-	c := &SessionCache{Users: u, max: o.MaxEntries, onChange: o.OnChange, now: o.Now, m: make(map[string]sessionEntry),
-		b: make(map[string]browserEntry)}
+	c := &SessionCache{Users: u, max: o.MaxEntries, onChange: o.OnChange, now: o.Now, m: make(map[string]entry[Session]),
+		b: make(map[string]entry[latch.BrowserSession])}
 	if o.Shared {
 		c.ttl, c.staleMax = SharedSessionTTL, SharedSessionStaleMax
 	}
@@ -100,7 +96,8 @@ func (c *SessionCache) Session(ctx context.Context, email string) (Session, erro
 	if err != nil {
 		return Session{}, nil // no user can have it
 	}
-	cached, fresh, usable := c.get(key)
+	cached, fresh, usable := cacheGet(c, c.m, key)
+	cached.Roles = slices.Clone(cached.Roles) // the caller's own copy
 	if fresh {
 		return cached, nil
 	}
@@ -116,7 +113,9 @@ func (c *SessionCache) Session(ctx context.Context, email string) (Session, erro
 	default:
 		s = Session{Found: true, Generation: u.Generation, PasswordChanged: u.PasswordChanged, Roles: u.Roles}
 	}
-	c.put(key, s, v)
+	stored := s
+	stored.Roles = slices.Clone(s.Roles)
+	cachePut(c, c.m, key, stored, v)
 	return s, nil
 }
 
@@ -154,32 +153,19 @@ func (c *SessionCache) RedeemResetToken(ctx context.Context, token, newPassword 
 // BrowserSession reads a browser session through the cache: the
 // per-request check of a session cookie rarely reads the store.
 func (c *SessionCache) BrowserSession(ctx context.Context, key string) (latch.BrowserSession, error) {
-	c.mu.RLock()
-	e, ok := c.b[key]
-	c.mu.RUnlock()
-	var age time.Duration
-	if ok {
-		age = c.now().Sub(e.fetched)
-		if c.ttl == 0 || age < c.ttl {
-			return e.s, nil
-		}
+	cached, fresh, usable := cacheGet(c, c.b, key)
+	if fresh {
+		return cached, nil
 	}
 	v := c.version()
 	s, err := c.Users.BrowserSession(ctx, key)
 	switch {
-	case errors.Is(err, latch.ErrUnavailable) && ok && age < c.staleMax:
-		return e.s, nil
+	case errors.Is(err, latch.ErrUnavailable) && usable:
+		return cached, nil // the last known answer, within staleMax
 	case err != nil:
 		return latch.BrowserSession{}, err
 	}
-	c.mu.Lock()
-	if c.drops == v {
-		if len(c.b) >= c.max {
-			clear(c.b)
-		}
-		c.b[key] = browserEntry{s: s, fetched: c.now()}
-	}
-	c.mu.Unlock()
+	cachePut(c, c.b, key, s, v)
 	return s, nil
 }
 
@@ -189,7 +175,7 @@ func (c *SessionCache) TouchBrowserSession(ctx context.Context, key string, at t
 	c.mu.Lock()
 	if e, ok := c.b[key]; ok {
 		if err == nil {
-			e.s.LastSeen = at
+			e.v.LastSeen = at
 			c.b[key] = e
 		} else {
 			delete(c.b, key)
@@ -219,7 +205,7 @@ func (c *SessionCache) changed(email string) {
 		delete(c.m, key)
 		// The store ended the user's browser sessions with the change.
 		for k, e := range c.b {
-			if e.s.Email == key {
+			if e.v.Email == key {
 				delete(c.b, k)
 			}
 		}
@@ -231,19 +217,18 @@ func (c *SessionCache) changed(email string) {
 	}
 }
 
-// get returns the cached session and whether it is fresh enough to use
+// cacheGet returns m's entry for key and whether it is fresh enough to use
 // without asking the store (fresh) or, the store being down, at all
-// (usable). The roles are the caller's own copy.
-func (c *SessionCache) get(key string) (s Session, fresh, usable bool) {
+// (usable).
+func cacheGet[T any](c *SessionCache, m map[string]entry[T], key string) (v T, fresh, usable bool) {
 	c.mu.RLock()
-	e, ok := c.m[key]
+	e, ok := m[key]
 	c.mu.RUnlock()
 	if !ok {
-		return Session{}, false, false
+		return v, false, false
 	}
 	age := c.now().Sub(e.fetched)
-	e.s.Roles = slices.Clone(e.s.Roles)
-	return e.s, c.ttl == 0 || age < c.ttl, age < c.staleMax
+	return e.v, c.ttl == 0 || age < c.ttl, age < c.staleMax
 }
 
 // version is what put needs to know that no drop happened since; take it
@@ -254,16 +239,16 @@ func (c *SessionCache) version() uint64 {
 	return c.drops
 }
 
-// put caches s under key unless a drop happened since version returned v.
-func (c *SessionCache) put(key string, s Session, v uint64) {
-	s.Roles = slices.Clone(s.Roles)
+// cachePut caches v in m under key unless a drop happened since version
+// returned ver; a full map starts over.
+func cachePut[T any](c *SessionCache, m map[string]entry[T], key string, v T, ver uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.drops != v {
+	if c.drops != ver {
 		return
 	}
-	if len(c.m) >= c.max {
-		clear(c.m)
+	if len(m) >= c.max {
+		clear(m)
 	}
-	c.m[key] = sessionEntry{s: s, fetched: c.now()}
+	m[key] = entry[T]{v: v, fetched: c.now()}
 }

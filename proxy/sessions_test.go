@@ -207,3 +207,87 @@ func TestSessionCacheReadBeforeChange(t *testing.T) {
 		t.Errorf("after the change: roles %v, want [admin] (the older read was cached)", s.Roles)
 	}
 }
+
+// browserReads counts the store reads of browser sessions.
+type browserReads struct {
+	*memStore
+	mu sync.Mutex
+	n  int
+}
+
+func (b *browserReads) BrowserSession(ctx context.Context, key string) (latch.BrowserSession, error) {
+	b.mu.Lock()
+	b.n++
+	b.mu.Unlock()
+	return b.memStore.BrowserSession(ctx, key)
+}
+
+func (b *browserReads) reads() int { b.mu.Lock(); defer b.mu.Unlock(); return b.n }
+
+// TestSessionCacheBrowserSessions: browser sessions are cached under the
+// rules of Session: on a shared store read again after SharedSessionTTL
+// and used up to SharedSessionStaleMax old while it is unavailable; a
+// touch moves the cached LastSeen, a deletion and a change of the user
+// drop the entry.
+func TestSessionCacheBrowserSessions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newMemStore()
+	st.add("ada@example.com", "viewer")
+	b := latch.BrowserSession{Email: "ada@example.com", Created: memNow, LastSeen: memNow, Expires: memNow.Add(time.Hour)}
+	for _, k := range []string{"k1", "k2"} {
+		if err := st.CreateBrowserSession(ctx, k, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w := &browserReads{memStore: st}
+	clk := &clock{t: time.Unix(1000, 0)}
+	c := NewSessionCache(w, SessionCacheOptions{Shared: true, Now: clk.now})
+
+	if got, err := c.BrowserSession(ctx, "k1"); err != nil || got != b {
+		t.Fatalf("first read: %+v, %v; want %+v", got, err, b)
+	}
+	later := memNow.Add(time.Minute)
+	if err := c.TouchBrowserSession(ctx, "k1", later); err != nil {
+		t.Fatal(err)
+	}
+	clk.add(SharedSessionTTL - time.Second)
+	if got, _ := c.BrowserSession(ctx, "k1"); w.reads() != 1 || !got.LastSeen.Equal(later) {
+		t.Errorf("within the ttl: %d store reads, LastSeen %v; want 1 and the touch's %v", w.reads(), got.LastSeen, later)
+	}
+	clk.add(2 * time.Second)
+	if c.BrowserSession(ctx, "k1"); w.reads() != 2 {
+		t.Errorf("after the ttl: %d store reads, want 2", w.reads())
+	}
+
+	down := errors.Join(errors.New("etcd: no leader"), latch.ErrUnavailable)
+	st.fail(down)
+	clk.add(SharedSessionStaleMax - time.Second)
+	if got, err := c.BrowserSession(ctx, "k1"); err != nil || got.Email != b.Email {
+		t.Errorf("store down, entry within staleMax: %+v, %v; want the cached entry", got, err)
+	}
+	clk.add(2 * time.Second)
+	if _, err := c.BrowserSession(ctx, "k1"); !errors.Is(err, latch.ErrUnavailable) {
+		t.Errorf("store down, entry past staleMax: err %v, want ErrUnavailable", err)
+	}
+	if _, err := c.BrowserSession(ctx, "k2"); !errors.Is(err, latch.ErrUnavailable) {
+		t.Errorf("store down, session never seen: err %v, want ErrUnavailable", err)
+	}
+	st.fail(nil)
+
+	if err := c.DeleteBrowserSession(ctx, "k1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BrowserSession(ctx, "k1"); !errors.Is(err, latch.ErrSessionNotFound) {
+		t.Errorf("after its deletion: err %v, want ErrSessionNotFound", err)
+	}
+	if _, err := c.BrowserSession(ctx, "k2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SetRoles(ctx, "ada@example.com", []string{"admin"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.BrowserSession(ctx, "k2"); !errors.Is(err, latch.ErrSessionNotFound) {
+		t.Errorf("after a role change: err %v, want ErrSessionNotFound (the store ended it)", err)
+	}
+}
