@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,21 +99,31 @@ func TestUnleash(t *testing.T) {
 		b.waitText("the flag's name", flag, 30*time.Second)
 		// The page shows the switch, but the viewer's change is refused
 		// by latch before Unleash sees it.
-		for _, c := range []struct {
+		refused := []struct {
 			method, path string
 			body         any
 		}{
 			{"POST", "/api/admin/projects/default/features/" + flag + "/environments/development/off", nil},
 			{"POST", "/api/admin/projects/default/features", map[string]any{"name": flag + "-by-viewer", "type": "release"}},
 			{"PATCH", "/api/admin/projects/default/features/" + flag, []map[string]any{{"op": "replace", "path": "/description", "value": "viewer was here"}}},
-		} {
+		}
+		for _, c := range refused {
 			r := b.pageFetch(c.method, c.path, c.body)
 			if r.Status != http.StatusForbidden || !strings.Contains(r.Body, `"NoAccessError"`) {
 				t.Errorf("viewer %s %s: got %d %s, want 403 NoAccessError", c.method, c.path, r.Status, r.Body)
 			}
 		}
-		if f := b.pageFetch("GET", "/api/admin/projects/default/features/"+flag, nil); f.Status != 200 || !strings.Contains(f.Body, `"name":"`+flag+`"`) {
+		read := "/api/admin/projects/default/features/" + flag
+		if f := b.pageFetch("GET", read, nil); f.Status != 200 || !strings.Contains(f.Body, `"name":"`+flag+`"`) {
 			t.Errorf("viewer reads the flag: got %d %s, want 200", f.Status, tail(f.Body, 500))
+		}
+		// Unleash never saw the writes: its hook logged the viewer's read
+		// that came after them, and none of them.
+		lines := waitRouteLine(t, un.routeLog, "GET "+read+" viewer", 10*time.Second)
+		for _, c := range refused {
+			if line := c.method + " " + c.path + " viewer"; slices.Contains(lines, line) {
+				t.Errorf("Unleash saw the viewer's %s %s, which latch refused", c.method, c.path)
+			}
 		}
 	})
 
@@ -276,9 +287,8 @@ func TestUnleash(t *testing.T) {
 		}
 		// Unleash's login page (rendered from latch's 401 body) links to
 		// latch's; signing in there leads back to Unleash.
-		if eval[bool](b, `!!document.querySelector('a[href^="/.latch/login"]')`) {
-			b.click("Sign In", 10*time.Second)
-		}
+		b.waitFor("Unleash's Sign In link to latch's login", `!!document.querySelector('a[href^="/.latch/login"]')`, 30*time.Second)
+		b.click("Sign In", 10*time.Second)
 		b.waitFor("latch's login form", `location.pathname === "/.latch/login" && !!document.querySelector("input[name=email]")`, 30*time.Second)
 		submitLogin(t, b, viewer)
 	})
@@ -316,6 +326,24 @@ func TestUnleash(t *testing.T) {
 }
 
 // saveLines writes lines to name in the test's output folder.
+// waitRouteLine waits until the Unleash hook's route log has the line
+// want and returns its lines. The hook writes through a stream, so a line
+// lands a moment after the request.
+func waitRouteLine(t *testing.T, path, want string, timeout time.Duration) []string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		lines := readLines(t, path)
+		if slices.Contains(lines, want) {
+			return lines
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Unleash's route log has no %q after %s (%d lines)", want, timeout, len(lines))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func saveLines(t *testing.T, name string, lines []string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(outDir(t), name), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
