@@ -39,7 +39,6 @@ type verified struct {
 // and the browser session cookie.
 func TestHandoffJWT(t *testing.T) {
 	const audience = "e2e-upstream"
-	viewer := person{"viewer@example.com", "Viewer-password-1!", []string{"viewer"}}
 
 	port := freePort(t)
 	upURL := startJWTVerifier(t, fmt.Sprintf("http://127.0.0.1:%d", port), audience)

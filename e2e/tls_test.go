@@ -35,7 +35,6 @@ import (
 // and that a session reaches a verifying upstream as a token.
 func TestBehindNginxTLS(t *testing.T) {
 	nginx := need(t, "nginx (Debian's nginx-light)", "nginx", "/usr/sbin/nginx")
-	viewer := person{"viewer@example.com", "Viewer-password-1!", []string{"viewer"}}
 	const audience = "e2e-upstream"
 
 	port, nginxPort := freePort(t), freePort(t)
