@@ -212,6 +212,7 @@ func TestOverrideOnSafeMethodIsCrossOriginChecked(t *testing.T) {
 	}{
 		{"GET", "/api/admin/features/x?_method=DELETE", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
 		{"HEAD", "/api/admin/features/x?_method=DELETE", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+		{"OPTIONS", "/api/admin/features/x?_method=DELETE", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
 		{"GET", "/api/admin/features/x", []string{"Sec-Fetch-Site", "cross-site", "X-HTTP-Method-Override", "PUT"}, http.StatusForbidden},
 		{"GET", "/api/admin/features/x?_method=DELETE", []string{"Sec-Fetch-Site", "same-origin"}, http.StatusOK},
 		{"GET", "/api/admin/features/x?_method=GET", []string{"Sec-Fetch-Site", "cross-site"}, http.StatusOK},
