@@ -28,6 +28,7 @@ type verified struct {
 	} `json:"claims"`
 	UserHeader  string `json:"userHeader"`
 	RolesHeader string `json:"rolesHeader"`
+	Cookie      string `json:"cookie"` // the Cookie header the upstream received
 	Error       string `json:"error"`
 }
 
@@ -78,6 +79,9 @@ func TestHandoffJWT(t *testing.T) {
 	cookie := formLogin(t, l, viewer)
 	status, got = verifiedGet(t, l.url+"/api/admin/features", "", cookie)
 	check("session cookie", status, got)
+	if strings.Contains(got.Cookie, "latch_session") {
+		t.Errorf("the session cookie reached the upstream: Cookie %q", got.Cookie)
+	}
 
 	// The verifier is no rubber stamp: straight to it, latch's login token
 	// (aud latch) and the same token with a broken signature are refused.

@@ -69,6 +69,9 @@ func TestBehindNginxTLS(t *testing.T) {
 	if got.Claims.Sub != viewer.email || got.UserHeader != viewer.email {
 		t.Errorf("through nginx with the session: verified sub %q, X-Latch-User %q, want %q", got.Claims.Sub, got.UserHeader, viewer.email)
 	}
+	if strings.Contains(got.Cookie, "latch_session") {
+		t.Errorf("the session cookie reached the upstream: Cookie %q", got.Cookie)
+	}
 
 	session := sessionCookies(t, b, public)
 	if len(session) != 1 || session[0].Name != "__Host-latch_session" {

@@ -6,7 +6,8 @@
 // set from LATCH_JWKS_URL (once, then again for an unknown kid), and checks
 // alg EdDSA, the signature with the key of the token's kid, iss = ISSUER,
 // aud = AUDIENCE, exp in the future and nbf/iat not in it. It answers 200
-// {"claims", "userHeader", "rolesHeader"} or 401 {"error"}.
+// {"claims", "userHeader", "rolesHeader", "cookie"} or 401 {"error",
+// "cookie"}; cookie is the Cookie header it received.
 //
 // Environment: PORT (on 127.0.0.1), LATCH_JWKS_URL, ISSUER, AUDIENCE.
 import http from 'node:http';
@@ -66,15 +67,17 @@ async function verify(authz) {
 http.createServer(async (req, res) => {
     let status = 200;
     let body;
+    const cookie = req.headers.cookie || '';
     try {
         body = {
             claims: await verify(req.headers.authorization),
             userHeader: req.headers['x-latch-user'] || '',
             rolesHeader: req.headers['x-latch-roles'] || '',
+            cookie,
         };
     } catch (err) {
         status = 401;
-        body = { error: String(err.message || err) };
+        body = { error: String(err.message || err), cookie };
     }
     res.writeHead(status, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(body));
