@@ -171,11 +171,7 @@ policy:
 log:
   level: debug
 `, freeLoopbackAddr(t), up.URL, repoFile(t, "policies/model.conf"), repoFile(t, "policies/policy.csv"))
-	cfgPath := filepath.Join(dir, "latch.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in := startLatchArgs(t, dir, []string{"serve", "--config", cfgPath}, nil)
+	in := startLatchIn(t, dir, cfg)
 
 	// The admin logs in and asks for a link for the user.
 	code, body := postJSON(ctx, t, in.proxy+"/.latch/login", "", map[string]string{"email": adminEmail, "password": adminPassword})

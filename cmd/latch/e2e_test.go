@@ -75,11 +75,14 @@ login:
 // the test ends.
 func startLatch(t *testing.T, cfg string, environ ...string) *instance {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "latch.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return startLatchIn(t, t.TempDir(), cfg, environ...)
+}
+
+// startLatchIn writes cfg to dir/latch.yaml and runs `latch serve` on it
+// until the test ends: for a test that prepares dir (users, keys) first.
+func startLatchIn(t *testing.T, dir, cfg string, environ ...string) *instance {
+	t.Helper()
+	path := writeFile(t, dir, "latch.yaml", cfg)
 	return startLatchArgs(t, dir, []string{"serve", "--config", path}, environ)
 }
 

@@ -95,12 +95,7 @@ store:
 // replica starts one latch on the setup's etcd.
 func (s *etcdSetup) replica(t *testing.T, extra string) *instance {
 	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, "latch.yaml")
-	if err := os.WriteFile(path, []byte(s.config(t, extra)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return startLatchArgs(t, dir, []string{"serve", "--config", path}, nil)
+	return startLatchIn(t, t.TempDir(), s.config(t, extra))
 }
 
 func issueLink(t *testing.T, in *instance, admin, email string) answer {

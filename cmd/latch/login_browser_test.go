@@ -167,11 +167,7 @@ policy:
   model: %s
   rules: %s
 `, up.URL, repoFile(t, "policies/model.conf"), repoFile(t, "policies/policy.csv"))
-	cfgPath := filepath.Join(dir, "latch.yaml")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in := startLatchArgs(t, dir, []string{"serve", "--config", cfgPath}, nil)
+	in := startLatchIn(t, dir, cfg)
 	b := newBrowser(ctx, t)
 
 	// A protected page, anonymous: the login page, which will come back.

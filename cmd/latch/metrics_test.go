@@ -132,11 +132,7 @@ auth:
 log:
   level: info
 `, upstream, model, rules, tokens)
-	path := filepath.Join(dir, "latch.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	in := startLatchArgs(t, dir, []string{"serve", "--config", path}, nil)
+	in := startLatchIn(t, dir, cfg)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2}}
 	t.Cleanup(client.CloseIdleConnections)
 	return &metricsLatch{instance: in, model: model, rules: rules, tokens: tokens, client: client}

@@ -54,9 +54,7 @@ func seededLatch(t *testing.T, extra string) *instance {
 		t.Fatal(err)
 	}
 	up := echoUpstream(t)
-	path := filepath.Join(dir, "latch.yaml")
-	os.WriteFile(path, []byte(baseConfig(t, up.URL, extra)), 0o600)
-	return startLatchArgs(t, dir, []string{"serve", "--config", path}, nil)
+	return startLatchIn(t, dir, baseConfig(t, up.URL, extra))
 }
 
 type answer struct {

@@ -49,11 +49,7 @@ func revokeLatch(t *testing.T, environ ...string) *instance {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "latch.yaml")
-	if err := os.WriteFile(path, []byte(baseConfig(t, echoUpstream(t).URL, "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return startLatchArgs(t, dir, []string{"serve", "--config", path}, environ)
+	return startLatchIn(t, dir, baseConfig(t, echoUpstream(t).URL, ""), environ...)
 }
 
 func wantStatus(t *testing.T, what string, a answer, status int) {
