@@ -55,8 +55,14 @@ func ensureEd25519Key(path string) error {
 	if err != nil {
 		return err
 	}
-	// Written to a temporary file, synced, then linked into place, so a
-	// crash never leaves a half-written key that the next start refuses.
+	return createKeyFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+}
+
+// createKeyFile writes data to a new file at path, mode 0600: to a
+// temporary file, synced, then linked into place, so a crash never leaves
+// a half-written key that the next start refuses. It fails with
+// fs.ErrExist if path exists: it never overwrites a key.
+func createKeyFile(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".signing-key-*")
 	if err != nil {
 		return err
@@ -66,7 +72,7 @@ func ensureEd25519Key(path string) error {
 		tmp.Close()
 		return err
 	}
-	if err := pem.Encode(tmp, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -77,7 +83,6 @@ func ensureEd25519Key(path string) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	// Link fails if path appeared meanwhile: never overwrite a key.
 	return os.Link(tmp.Name(), path)
 }
 

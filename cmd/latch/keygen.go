@@ -80,7 +80,7 @@ func writeKey(file, typ string) error {
 	var err error
 	switch typ {
 	case "ed25519":
-		err = ensureEd25519Key(file) // O_EXCL, mode 0600
+		err = ensureEd25519Key(file) // createKeyFile: never overwrites, mode 0600
 	case "hs256":
 		err = writeHS256(file)
 	}
@@ -98,20 +98,5 @@ func writeHS256(file string) error {
 	if _, err := rand.Read(raw); err != nil {
 		return err
 	}
-	text := base64.StdEncoding.EncodeToString(raw) + "\n"
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.WriteString(text); err != nil {
-		f.Close()
-		os.Remove(file)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(file)
-		return err
-	}
-	return f.Close()
+	return createKeyFile(file, []byte(base64.StdEncoding.EncodeToString(raw)+"\n"))
 }
