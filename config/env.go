@@ -26,16 +26,14 @@ type Key struct {
 func Keys() []Key {
 	var keys []Key
 	walk(reflect.ValueOf(Default()).Elem(), "", func(path string, v reflect.Value) {
-		keys = append(keys, Key{Path: path, Env: envName(path), Default: format(v)})
+		keys = append(keys, Key{Path: path, Env: EnvName(path), Default: format(v)})
 	})
 	return keys
 }
 
 // EnvName is the environment variable that overrides the key at path:
 // "policy.rules" is LATCH_POLICY_RULES.
-func EnvName(path string) string { return envName(path) }
-
-func envName(path string) string {
+func EnvName(path string) string {
 	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
 }
 
@@ -85,7 +83,7 @@ func applyEnv(c *Config, env []string) error {
 	}
 	var errs []string
 	walk(reflect.ValueOf(c).Elem(), "", func(path string, f reflect.Value) {
-		name := envName(path)
+		name := EnvName(path)
 		s, ok := vals[name]
 		if !ok {
 			return
