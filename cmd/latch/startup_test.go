@@ -536,6 +536,13 @@ func TestCheckFailsWhereServeWould(t *testing.T) {
 			writeFile(t, dir, "keys/secret", strings.Repeat("s", 40)+"\n")
 			return startupConfig(t, "auth:\n  signing_key_file: keys/secret\n  handoff: [\"/api/ jwt\"]\n")
 		}, []string{"auth.handoff", "mode jwt needs an Ed25519 signing key"}},
+		{"API tokens file missing", func(t *testing.T, dir string) string {
+			return startupConfig(t, "auth:\n  api_tokens_file: nowhere/tokens\n")
+		}, []string{"nowhere/tokens"}},
+		{"public key file not a key", func(t *testing.T, dir string) string {
+			writeFile(t, dir, "keys/idp.pem", "not a key\n")
+			return startupConfig(t, "auth:\n  jwt:\n    public_key_files: [keys/idp.pem]\n")
+		}, []string{"keys/idp.pem"}},
 		{"etcd password file missing", func(t *testing.T, dir string) string {
 			return startupConfig(t, "store:\n  backend: etcd\n  etcd:\n    endpoints: [http://127.0.0.1:1]\n    username: u\n    password_file: nowhere/pw\n")
 		}, []string{"store.etcd.password_file", "nowhere/pw"}},
@@ -563,8 +570,8 @@ func TestCheckFailsWhereServeWould(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
 		code, out := checkOnce(t, dir, startupConfig(t, ""))
-		if code != 0 {
-			t.Errorf("check on a good config with no data dir yet: exit status %d\n%s", code, out)
+		if code != 0 || !strings.Contains(out, "auth: ok") {
+			t.Errorf("check on a good config with no data dir yet: exit status %d, want 0 and \"auth: ok\"\n%s", code, out)
 		}
 	})
 }
