@@ -171,7 +171,7 @@ func TestAccessLineLoginSubject(t *testing.T) {
 				o.Login = LoginLimits{PerSecond: 100}
 			})
 			for _, pw := range []string{"Right-Passw0rd!", "wrong"} {
-				resp, err := http.Post(front.URL+"/.latch/login", "application/json",
+				resp, err := testClient.Post(front.URL+"/.latch/login", "application/json",
 					strings.NewReader(`{"email":"a@example.com","password":"`+pw+`"}`))
 				if err != nil {
 					t.Fatal(err)

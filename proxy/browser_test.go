@@ -37,6 +37,7 @@ const (
 // browserClient follows no redirect, so a test sees each 302 and 303, and
 // gives up on any request after 10 seconds.
 var browserClient = &http.Client{
+	Transport:     testTransport,
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	Timeout:       10 * time.Second,
 }

@@ -215,7 +215,7 @@ func TestLargeBodyStreams(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", front.URL+"/upload", pr)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err) // after waitLimit, a context deadline error
 	}

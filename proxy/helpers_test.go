@@ -186,6 +186,14 @@ func wantError(t *testing.T, resp *http.Response, status int, name string) map[s
 	return body
 }
 
+// testTransport is the tests' own: every httptest.Server.Close calls
+// http.DefaultTransport.CloseIdleConnections, which breaks the requests
+// of parallel tests in flight on it ("CloseIdleConnections called").
+var testTransport = new(http.Transport)
+
+// testClient is http.DefaultClient on testTransport.
+var testClient = &http.Client{Transport: testTransport}
+
 func do(t *testing.T, method, u string, hdr http.Header) *http.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, u, nil)
@@ -195,7 +203,7 @@ func do(t *testing.T, method, u string, hdr http.Header) *http.Response {
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,7 +53,7 @@ func TestLoginHashBudget(t *testing.T) {
 		o.Login = LoginLimits{PerSecond: 1, Burst: 3, PerAccount: 1000, PerAddress: 1000}
 	})
 	login := func(pw string) *http.Response {
-		resp, err := http.Post(front.URL+"/.latch/login", "application/json",
+		resp, err := testClient.Post(front.URL+"/.latch/login", "application/json",
 			strings.NewReader(`{"email":"a@example.com","password":"`+pw+`"}`))
 		if err != nil {
 			t.Fatal(err)
@@ -101,7 +101,7 @@ func TestLoginTokenCarriesGenerationReadWithHash(t *testing.T) {
 		o.Store, o.Tokens, o.ResetURL = &fakeStore{}, fakeMinter{}, "http://x/reset-password"
 		o.Login = LoginLimits{PerSecond: 100}
 	})
-	resp, err := http.Post(front.URL+"/.latch/login", "application/json",
+	resp, err := testClient.Post(front.URL+"/.latch/login", "application/json",
 		strings.NewReader(`{"email":"a@example.com","password":"Right-Passw0rd!"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -239,7 +239,7 @@ func (s *redeemStore) hashes() int {
 
 func postRedeem(t *testing.T, url, token string) int {
 	t.Helper()
-	resp, err := http.Post(url+"/.latch/reset/redeem", "application/json",
+	resp, err := testClient.Post(url+"/.latch/reset/redeem", "application/json",
 		strings.NewReader(`{"token":"`+token+`","password":"N3w-Sunrise-Pass!"}`))
 	if err != nil {
 		t.Error(err)
@@ -318,7 +318,7 @@ func TestRedeemHashBudget(t *testing.T) {
 	if c := postRedeem(t, front.URL, "unknown-token"); c != 401 {
 		t.Errorf("unknown token: got %d, want 401", c)
 	}
-	resp, err := http.Post(front.URL+"/.latch/login", "application/json",
+	resp, err := testClient.Post(front.URL+"/.latch/login", "application/json",
 		strings.NewReader(`{"email":"a@example.com","password":"wrong"}`))
 	if err != nil {
 		t.Fatal(err)

@@ -358,7 +358,7 @@ func TestBodyOnBodylessMethodClosesUpstreamConnection(t *testing.T) {
 	front := newFront(t, up.srv.URL, nil)
 	for _, m := range []string{"GET", "DELETE", "OPTIONS"} {
 		req, _ := http.NewRequest(m, front.URL+"/public", strings.NewReader("GET /api/admin/secret HTTP/1.1\r\nHost: x\r\n\r\n"))
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -374,7 +374,7 @@ func TestBodyOnBodylessMethodClosesUpstreamConnection(t *testing.T) {
 			body = strings.NewReader("x=1")
 		}
 		req, _ := http.NewRequest(m, front.URL+"/public", body)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -694,7 +694,7 @@ func TestFormBodyOverrideIsDecided(t *testing.T) {
 				req.Header.Set("Content-Type", tt.ctype)
 			}
 			req.Header.Set("Authorization", "Bearer e@example.com:editor")
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := testClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

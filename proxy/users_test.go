@@ -373,7 +373,7 @@ func (f *routeFront) call(t *testing.T, method, path, auth, ctype, body string) 
 	if ctype != "" {
 		req.Header.Set("Content-Type", ctype)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
