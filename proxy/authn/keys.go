@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"syscall"
 )
 
 const (
@@ -251,11 +250,10 @@ func exposed(fi os.FileInfo) bool {
 	if perm&0o040 == 0 {
 		return false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	gid, ok := fileGroup(fi)
 	if !ok {
 		return true
 	}
-	gid := int(st.Gid)
 	if gid == os.Getgid() {
 		return false
 	}
