@@ -44,7 +44,7 @@ func cmdUsers(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	sub := args[0]
-	run, ok := usersCommands[sub]
+	run, ok := usersCommand(sub)
 	if !ok {
 		fmt.Fprintf(e.stderr, "latch users: unknown command %q\n\n%s", sub, usersUsage)
 		return errUsage
@@ -67,12 +67,20 @@ func cmdUsers(ctx context.Context, e *env, args []string) error {
 	return run(ctx, e, cfg, st, a)
 }
 
-// usersCommands runs each users subcommand on an open store.
-var usersCommands = map[string]func(ctx context.Context, e *env, cfg *config.Config, st backend, a *usersArgs) error{
-	"add":       usersAdd,
-	"list":      usersList,
-	"delete":    usersDelete,
-	"set-roles": usersSetRoles,
+// usersCommand is the function that runs the users subcommand sub on an
+// open store, or false for an unknown one.
+func usersCommand(sub string) (func(ctx context.Context, e *env, cfg *config.Config, st backend, a *usersArgs) error, bool) {
+	switch sub {
+	case "add":
+		return usersAdd, true
+	case "list":
+		return usersList, true
+	case "delete":
+		return usersDelete, true
+	case "set-roles":
+		return usersSetRoles, true
+	}
+	return nil, false
 }
 
 // parseUsers parses the flags of users sub. A nil config with a nil error
