@@ -271,21 +271,36 @@ func (c *consoleLog) lines() []string {
 	return slices.Clone(c.msgs)
 }
 
-// click clicks the first visible button, link or menu item whose text or
-// aria-label is label, waiting up to timeout for one to appear. The click
-// runs after the evaluation returns, so a navigation it starts cannot
-// leave the evaluation unanswered.
-func (b *browser) click(label string, timeout time.Duration) {
-	b.t.Helper()
-	expr := fmt.Sprintf(`(() => {
-		const want = %s;
+// clickFinder is a JavaScript function expression that clicks the first
+// visible, enabled button, link or menu item whose text or aria-label is
+// its argument, after the evaluation returns (so a navigation it starts
+// cannot leave the evaluation unanswered), and says whether it found one.
+const clickFinder = `((want) => {
 		for (const el of document.querySelectorAll('button, a, [role=button], [role=menuitem], [role=tab], input[type=checkbox], input[type=submit], input[type=button]')) {
 			const text = (el.tagName === 'INPUT' ? el.value || '' : el.innerText || '').trim(), aria = el.getAttribute('aria-label') || '';
 			if ((text === want || aria === want) && el.getClientRects().length > 0 && !el.disabled) { setTimeout(() => el.click(), 0); return true; }
 		}
 		return false;
-	})()`, jsString(label))
-	b.waitFor("click "+label, expr, timeout)
+	})`
+
+// click clicks the element labelled label (see clickFinder), waiting up
+// to timeout for one to appear.
+func (b *browser) click(label string, timeout time.Duration) {
+	b.t.Helper()
+	b.waitFor("click "+label, fmt.Sprintf(`%s(%s)`, clickFinder, jsString(label)), timeout)
+}
+
+// clickUntil clicks label until the JavaScript expression ready is true,
+// again every 3 s while it is not: a click that lands before the page's
+// script listens for it (as on a loaded machine) is not lost.
+func (b *browser) clickUntil(label, ready string, timeout time.Duration) {
+	b.t.Helper()
+	b.waitFor("click "+label+" until "+ready, fmt.Sprintf(`(() => {
+		if (%s) return true;
+		const last = window.__e2eClickAt || 0;
+		if (Date.now() - last > 3000 && %s(%s)) window.__e2eClickAt = Date.now();
+		return false;
+	})()`, ready, clickFinder, jsString(label)), timeout)
 }
 
 // typeInto types value into the text field labelled label (a <label for>),

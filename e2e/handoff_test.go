@@ -130,8 +130,7 @@ func startJWTVerifier(t *testing.T, latchURL, audience string) string {
 func jsonLogin(t *testing.T, l *latch, p person) string {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"email": p.email, "password": p.password})
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Post(l.url+"/.latch/login", "application/json", strings.NewReader(string(body)))
+	resp, err := httpClient.Post(l.url+"/.latch/login", "application/json", strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +160,7 @@ func formLogin(t *testing.T, l *latch, p person) *http.Cookie {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", l.url)
-	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Timeout: httpClient.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -194,8 +193,7 @@ func verifiedGet(t *testing.T, u, authz string, cookie *http.Cookie) (int, verif
 	if cookie != nil {
 		req.AddCookie(cookie)
 	}
-	client := &http.Client{Timeout: 30 * time.Second}
-	resp, err := client.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -74,7 +75,9 @@ func startPostgres(t *testing.T) string {
 		return cmd
 	}
 
-	initdb := as(exec.CommandContext(t.Context(), filepath.Join(bin, "initdb"),
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute) // initdb and createdb
+	defer cancel()
+	initdb := as(exec.CommandContext(ctx, filepath.Join(bin, "initdb"),
 		"-D", data, "-U", "unleash", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"))
 	initdb.WaitDelay = 2 * time.Second
 	if out, err := initdb.CombinedOutput(); err != nil {
@@ -92,7 +95,7 @@ func startPostgres(t *testing.T) string {
 	)))
 	pg.waitLine(t, regexp.MustCompile(`database system is ready to accept connections`), 60*time.Second)
 
-	createdb := exec.CommandContext(t.Context(), filepath.Join(bin, "createdb"), "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "unleash", "unleash")
+	createdb := exec.CommandContext(ctx, filepath.Join(bin, "createdb"), "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "unleash", "unleash")
 	createdb.WaitDelay = 2 * time.Second
 	if out, err := createdb.CombinedOutput(); err != nil {
 		t.Fatalf("createdb: %v\n%s", err, out)

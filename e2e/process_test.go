@@ -202,10 +202,15 @@ func (p *proc) waitLine(t *testing.T, re *regexp.Regexp, timeout time.Duration) 
 	}
 }
 
+// httpClient is the tests' client: every request has a deadline of its
+// own, so a hung server fails the test with the logs saved instead of
+// running into go test's -timeout.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
 // waitHTTP polls url until it answers want, the process exits, or timeout.
 func (p *proc) waitHTTP(t *testing.T, url string, want int, timeout time.Duration) {
 	t.Helper()
-	p.waitHTTPWith(t, http.DefaultClient, url, want, timeout)
+	p.waitHTTPWith(t, httpClient, url, want, timeout)
 }
 
 // waitHTTPWith is waitHTTP through client (one trusting a test's TLS

@@ -83,7 +83,7 @@ func TestUnleash(t *testing.T) {
 		b := signedIn(t, editor)
 		b.do("project page", chromedp.Navigate(l.url+"/projects/default"))
 		b.dismissSplash()
-		b.click("New feature flag", 30*time.Second)
+		b.clickUntil("New feature flag", `[...document.querySelectorAll("label")].some(l => l.textContent.trim().toLowerCase() === "feature flag name")`, 45*time.Second)
 		b.typeInto("feature flag name", flag, 15*time.Second)
 		b.click("Create feature flag", 15*time.Second)
 		b.waitFor("the flag's page", fmt.Sprintf(`location.pathname === %s`, jsString("/projects/default/features/"+flag)), 30*time.Second)
@@ -243,7 +243,7 @@ func TestUnleash(t *testing.T) {
 				}
 				req.Header[h] = []string{admin.email}
 				req.Header["X-Latch-Roles"] = []string{"admin"}
-				resp, err := http.DefaultClient.Do(req)
+				resp, err := httpClient.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -468,7 +468,7 @@ func apiCall(t *testing.T, method, u, token, body string) (int, string) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +498,7 @@ func clientGet(t *testing.T, u, etag string) clientAnswer {
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
