@@ -28,8 +28,10 @@ test: deps vet
 	$(GO) -C bench test -race -count=1 ./...
 
 # e2e runs latch for real in front of Unleash OSS (examples/unleash, on a
-# throwaway PostgreSQL) and Prometheus (examples/prometheus), driven in
-# headless Chromium (e2e/, build tag e2e, so `go test ./...` leaves it out).
+# throwaway PostgreSQL), Prometheus (examples/prometheus) and an upstream
+# verifying handoff mode jwt's token, also behind nginx terminating TLS,
+# driven in headless Chromium (e2e/, build tag e2e, so `go test ./...`
+# leaves it out).
 # Screenshots, and the processes' logs on failure, go to e2e/out/<test>/
 # ($LATCH_E2E_OUT). About 3 minutes.
 e2e: deps
