@@ -175,7 +175,7 @@ func checkStoreFile(cfg *config.Config) error {
 	case !fi.Mode().IsRegular():
 		return dataDirErr(cfg.DataDir, "holds "+p+", which is not a regular file; move it away")
 	}
-	if err := syscall.Access(p, 4|2); err != nil { // R_OK|W_OK
+	if err := canReadWrite(p); err != nil {
 		return dataDirErr(cfg.DataDir, "holds "+p+", which latch cannot read and write: "+reason(err))
 	}
 	return nil
@@ -189,7 +189,7 @@ func checkDataDir(dir string) error {
 	case err == nil && !fi.IsDir():
 		return dataDirErr(dir, "is a file, not a directory")
 	case err == nil:
-		if err := syscall.Access(dir, 2|1); err != nil { // W_OK|X_OK
+		if err := canCreateIn(dir); err != nil {
 			return dataDirErr(dir, "is not writable: "+reason(err))
 		}
 		return nil
@@ -205,7 +205,7 @@ func checkDataDir(dir string) error {
 		case err == nil && !fi.IsDir():
 			return dataDirErr(dir, "cannot be created: "+syscall.ENOTDIR.Error())
 		case err == nil:
-			if err := syscall.Access(parent, 2|1); err != nil {
+			if err := canCreateIn(parent); err != nil {
 				return dataDirErr(dir, "cannot be created: "+reason(err)+" in "+parent)
 			}
 			return nil
