@@ -205,7 +205,7 @@ func casbinDecide(e *casbin.Enforcer, r benchRequest) (bool, error) {
 			if r.roles[i] == "" {
 				continue
 			}
-			subject = rolePrefix + r.roles[i]
+			subject = RolePrefix + r.roles[i]
 		}
 		ok, rule, err := e.EnforceEx(subject, r.path, r.method)
 		if err != nil {

@@ -148,8 +148,8 @@ func (s *state) lookup(sub string, roles []string, method, path string) (Decisio
 
 // decide asks Casbin about each subject of the caller in turn.
 func (s *state) decide(sub string, roles []string, method, path string) (Decision, error) {
-	if sub == "" || strings.HasPrefix(sub, rolePrefix) {
-		return Decision{}, fmt.Errorf("%w %q: want a non-empty user that does not start with %q", ErrSubject, sub, rolePrefix)
+	if sub == "" || strings.HasPrefix(sub, RolePrefix) {
+		return Decision{}, fmt.Errorf("%w %q: want a non-empty user that does not start with %q", ErrSubject, sub, RolePrefix)
 	}
 	var allowRule []string
 	allowed := false
@@ -159,7 +159,7 @@ func (s *state) decide(sub string, roles []string, method, path string) (Decisio
 			if roles[i] == "" {
 				continue
 			}
-			subject = rolePrefix + roles[i]
+			subject = RolePrefix + roles[i]
 		}
 		ok, rule, err := s.enforce(subject, path, method)
 		if err != nil {

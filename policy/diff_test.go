@@ -68,7 +68,7 @@ func (ref *reference) decide(sub string, roles []string, method, path string) (D
 			if roles[i] == "" {
 				continue
 			}
-			subject = rolePrefix + roles[i]
+			subject = RolePrefix + roles[i]
 		}
 		ok, rule, err := ref.enf.EnforceEx(subject, path, method)
 		if err != nil {

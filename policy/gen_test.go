@@ -129,7 +129,7 @@ func generatePolicy(seed uint64, s genSpec) genPolicy {
 		gp.g++
 	}
 	for gp.p < s.rules {
-		rule(rolePrefix + gp.roles[rng.IntN(nRoles)])
+		rule(RolePrefix + gp.roles[rng.IntN(nRoles)])
 	}
 	// Role chains: about a third of the roles inherit one or two others,
 	// sometimes in a cycle.
@@ -137,7 +137,7 @@ func generatePolicy(seed uint64, s genSpec) genPolicy {
 		if rng.IntN(3) == 0 {
 			for range 1 + rng.IntN(2) {
 				if j := rng.IntN(nRoles); j != i {
-					link(rolePrefix+gp.roles[i], rolePrefix+gp.roles[j])
+					link(RolePrefix+gp.roles[i], RolePrefix+gp.roles[j])
 				}
 			}
 		}
@@ -157,7 +157,7 @@ func generatePolicy(seed uint64, s genSpec) genPolicy {
 		u := fmt.Sprintf("u%d@example.com", i)
 		gp.users = append(gp.users, u)
 		if i%3 == 0 {
-			link(u, rolePrefix+gp.roles[rng.IntN(nRoles)])
+			link(u, RolePrefix+gp.roles[rng.IntN(nRoles)])
 		}
 		if i%4 == 0 {
 			for range 3 {

@@ -44,12 +44,12 @@ func parseKnownAnswers(path string, data []byte) ([]knownAnswer, error) {
 			return nil, fileErr(path, lineNo, "first column must be allow or deny, got %q", cols[0])
 		}
 		subjects := strings.Fields(cols[1])
-		if len(subjects) == 0 || strings.HasPrefix(subjects[0], rolePrefix) {
+		if len(subjects) == 0 || strings.HasPrefix(subjects[0], RolePrefix) {
 			return nil, fileErr(path, lineNo, "second column must start with the user, then roles as role:<name>")
 		}
 		ka.user = subjects[0]
 		for _, s := range subjects[1:] {
-			name, ok := strings.CutPrefix(s, rolePrefix)
+			name, ok := strings.CutPrefix(s, RolePrefix)
 			if !ok || name == "" {
 				return nil, fileErr(path, lineNo, "%q after the user is not a role; write roles as role:<name>", s)
 			}

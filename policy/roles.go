@@ -14,7 +14,7 @@ func (e *Engine) Roles() []string {
 	st := e.cur.Load()
 	seen := map[string]bool{}
 	add := func(subject string) {
-		if name, ok := strings.CutPrefix(subject, rolePrefix); ok && name != "" {
+		if name, ok := strings.CutPrefix(subject, RolePrefix); ok && name != "" {
 			seen[name] = true
 		}
 	}

@@ -5,10 +5,10 @@ import (
 	"strings"
 )
 
-// rolePrefix marks a subject as a role. Users are written as they are
+// RolePrefix marks a subject as a role. Users are written as they are
 // (alice@example.com); roles always as role:<name>, so a user named "admin"
 // and the role "role:admin" can never be confused.
-const rolePrefix = "role:"
+const RolePrefix = "role:"
 
 // Columns of a p rule, in the order the model's p definition requires.
 const (
@@ -135,7 +135,7 @@ func checkPolicyRule(path string, ru *rule, width int, hasPerm bool) error {
 			return fileErr(path, ru.line, "p rule has an empty %s", name)
 		}
 	}
-	if ru.fields[colSub] == rolePrefix {
+	if ru.fields[colSub] == RolePrefix {
 		return fileErr(path, ru.line, "subject %q has no role name", ru.fields[colSub])
 	}
 	if eft := ru.fields[colEft]; eft != "allow" && eft != "deny" {
@@ -149,10 +149,10 @@ func checkRoleRule(path string, ru rule) error {
 		return fileErr(path, ru.line, "g rule has %d fields, want g, <user or role:name>, role:<name>", len(ru.fields))
 	}
 	member, role := ru.fields[0], ru.fields[1]
-	if member == "" || member == rolePrefix {
+	if member == "" || member == RolePrefix {
 		return fileErr(path, ru.line, "g rule has an empty member")
 	}
-	if !strings.HasPrefix(role, rolePrefix) || role == rolePrefix {
+	if !strings.HasPrefix(role, RolePrefix) || role == RolePrefix {
 		return fileErr(path, ru.line, "g rule grants %q, which is not a role; write roles as role:<name>", role)
 	}
 	if member == role {

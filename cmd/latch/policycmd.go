@@ -93,19 +93,15 @@ func cmdPolicy(e *env, args []string) error {
 	return nil
 }
 
-// rolePrefix is what latch writes before a caller's role names when it
-// asks the policy (role:admin); the policy package owns the rule.
-const rolePrefix = "role:"
-
 // prefixedRoles returns a warning for each role written with the role:
 // prefix, which latch adds itself: --role role:admin is the role
 // "role:role:admin", which no rule can name usefully.
 func prefixedRoles(roles []string) []string {
 	var out []string
 	for _, r := range dedupe(roles) {
-		if name, ok := strings.CutPrefix(r, rolePrefix); ok {
+		if name, ok := strings.CutPrefix(r, policy.RolePrefix); ok {
 			out = append(out, fmt.Sprintf("--role %s: latch adds the %s prefix itself, so this is the role %s%s; write --role %s",
-				r, rolePrefix, rolePrefix, r, name))
+				r, policy.RolePrefix, policy.RolePrefix, r, name))
 		}
 	}
 	return out
@@ -118,11 +114,11 @@ func prefixedRoles(roles []string) []string {
 func unknownRoles(roles, known []string) []string {
 	var out []string
 	for _, r := range dedupe(roles) {
-		if strings.HasPrefix(r, rolePrefix) || slices.Contains(known, r) {
+		if strings.HasPrefix(r, policy.RolePrefix) || slices.Contains(known, r) {
 			continue
 		}
 		out = append(out, fmt.Sprintf("--role %s: no policy rule mentions %s%s, so it grants nothing (the rules' roles: %s)",
-			r, rolePrefix, r, strings.Join(known, ", ")))
+			r, policy.RolePrefix, r, strings.Join(known, ", ")))
 	}
 	return out
 }
