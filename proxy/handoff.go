@@ -50,6 +50,11 @@ func ParseHandoff(entries []string) ([]HandoffRoute, error) {
 		if !strings.HasPrefix(prefix, "/") || m < 0 {
 			return nil, fmt.Errorf("auth.handoff[%d]: %q is not \"<path prefix> <headers|jwt|passthrough>\"", i, e)
 		}
+		// The prefix rule config applies (its message is the user's): no
+		// query, fragment, escape or dot segments in a prefix.
+		if strings.ContainsAny(prefix, "?#\\%;") || strings.Contains(prefix, "..") {
+			return nil, fmt.Errorf("auth.handoff[%d]: %q does not start with a clean absolute path prefix", i, e)
+		}
 		out = append(out, HandoffRoute{Prefix: prefix, Mode: HandoffMode(m)})
 	}
 	return out, nil

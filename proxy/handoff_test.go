@@ -320,7 +320,7 @@ func TestParseHandoff(t *testing.T) {
 	if got, err := ParseHandoff(nil); err != nil || len(got) != 0 {
 		t.Errorf("ParseHandoff(nil) = %v, %v; want nothing", got, err)
 	}
-	for _, bad := range []string{"api/ jwt", "/api/ bogus", "/api/", "", "/api/ JWT", "/api/ jwt extra", "jwt /api/"} {
+	for _, bad := range []string{"api/ jwt", "/api/ bogus", "/api/", "", "/api/ JWT", "/api/ jwt extra", "jwt /api/", "/api/../admin/ passthrough", "/api%2F passthrough", "/api?x passthrough"} {
 		_, err := ParseHandoff([]string{"/ok headers", bad})
 		if err == nil {
 			t.Errorf("ParseHandoff(%q): no error", bad)
